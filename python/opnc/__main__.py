@@ -1,0 +1,3 @@
+from opnc.cli import main
+
+raise SystemExit(main())
