@@ -36,8 +36,11 @@ std::expected<HttpResponse, TransportError> RetryingTransport::send(const HttpRe
         auto wait = backoff;
         if (result && result->status == 429) {
             if (auto after = result->header("Retry-After")) {
+                // Delay-seconds only (an HTTP-date falls back to the backoff). Clamped before the
+                // multiplication so that a huge value cannot overflow; max_backoff bounds it below.
                 try {
-                    wait = std::chrono::milliseconds(std::stol(*after) * 1000);
+                    const long seconds = std::stol(*after);
+                    if (seconds >= 0) wait = std::chrono::milliseconds(std::min<long>(seconds, 86'400) * 1000);
                 } catch (...) {
                 }
             }

@@ -9,6 +9,12 @@
 
 namespace opnc {
 
+Secret::Secret(std::string value) : value_(std::move(value)) {
+    // A short string is copied, not moved, by std::string's move: clean the parameter's buffer.
+    OPENSSL_cleanse(value.data(), value.capacity());
+    value.clear();
+}
+
 Secret::Secret(Secret&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
 
 Secret& Secret::operator=(const Secret& other) {

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "opnc/error.hpp"
 #include "opnc/secret.hpp"
 
 namespace opnc {
@@ -55,5 +56,10 @@ struct TransportError {
 };
 
 std::string_view to_string(TransportError::Kind kind) noexcept;
+
+// The Error a transport failure becomes when nothing more specific is known (kind connection_failed,
+// tls, timeout, too_large or aborted; the message names the host; a hint says what to check).
+// Protocol clients may build their own, naming the call; the bindings use this one.
+Error to_error(const TransportError& error);
 
 }  // namespace opnc

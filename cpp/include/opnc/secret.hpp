@@ -10,7 +10,8 @@ namespace opnc {
 class Secret {
 public:
     Secret() = default;
-    explicit Secret(std::string value) : value_(std::move(value)) {}
+    // Takes the value over; what the move leaves in `value` (a short string's inline buffer) is zeroed.
+    explicit Secret(std::string value);
     Secret(const Secret& other) : value_(other.value_) {}
     Secret(Secret&& other) noexcept;
     Secret& operator=(const Secret& other);
