@@ -7,6 +7,8 @@ void init_errors(py::module_& m);
 void init_secret(py::module_& m);
 void init_url(py::module_& m);
 void init_transport(py::module_& m);
+void init_integration(py::module_& m);
+void init_oauth(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "The C++ core of opnc (protocol, journal, exchange). Use the `opnc` package, not this module.";
@@ -15,4 +17,6 @@ PYBIND11_MODULE(_core, m) {
     init_secret(m);
     init_url(m);
     init_transport(m);
+    init_integration(m);
+    init_oauth(m);
 }

@@ -331,6 +331,14 @@ std::expected<HttpResponse, TransportError> CurlTransport::send(const HttpReques
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, &ex);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get());
+    // libcurl silently resends a request once when a reused keep-alive connection turns out dead
+    // before any answer byte: for a POST or PATCH that the server already applied (a reset after
+    // the work was done) that would be a blind replay. Non-idempotent requests therefore always
+    // go on a fresh connection, so that a lost answer surfaces as an error and the next converge
+    // decides (design: "a POST or PATCH is never blindly resent").
+    const bool idempotent = request.method == "GET" || request.method == "HEAD" || request.method == "DELETE" ||
+                            request.method == "PROPFIND" || request.method == "OPTIONS";
+    curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, idempotent ? 0L : 1L);
     if (request.method == "GET") {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     } else if (request.method == "HEAD") {

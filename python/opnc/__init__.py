@@ -23,6 +23,12 @@ from opnc.errors import __all__ as _error_names  # noqa: E402
 _LAZY: dict[str, str] = {
     "Secret": "opnc._core",
     "Url": "opnc._core",
+    "OpenProject": "opnc.api",
+    "Nextcloud": "opnc.api",
+    "Integration": "opnc.api",
+    "Plan": "opnc.results",
+    "ApplyResult": "opnc.results",
+    "VerifyResult": "opnc.results",
 }
 
 

@@ -1,0 +1,165 @@
+// opnc._core.Integration: the exchange. Thin: converts arguments and results, releases the GIL
+// around every call that touches the network, and delivers events to Python with the GIL held.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <mutex>
+#include <optional>
+
+#include "core_error.hpp"
+#include "gil.hpp"
+#include "opnc/integration.hpp"
+
+namespace py = pybind11;
+using namespace opnc;
+
+namespace {
+
+py::dict error_dict(const Error& e) {
+    py::dict d;
+    d["kind"] = std::string(to_string(e.kind));
+    d["step"] = e.step;
+    d["message"] = e.message;
+    d["hint"] = e.hint;
+    d["http_status"] = e.http_status;
+    d["server_id"] = e.server_id;
+    return d;
+}
+
+py::dict check_dict(const Check& c) {
+    py::dict d;
+    d["name"] = c.name;
+    d["ok"] = c.ok;
+    d["detail"] = c.detail;
+    d["hint"] = c.hint;
+    return d;
+}
+
+py::dict verify_dict(const VerifyResult& v) {
+    py::list checks;
+    for (const auto& c : v.checks) checks.append(check_dict(c));
+    py::dict d;
+    d["checks"] = checks;
+    return d;
+}
+
+py::dict observation_dict(const Observation& o) {
+    py::dict d;
+    d["openproject_version"] = o.openproject_version;
+    d["nextcloud_version"] = o.nextcloud_version;
+    d["integration_app_version"] = o.integration_app_version;
+    d["storage_id"] = o.storage_id ? py::object(py::int_(*o.storage_id)) : py::object(py::none());
+    d["storage_configured"] = o.storage_configured;
+    d["storage_has_application_password"] = o.storage_has_application_password;
+    d["openproject_client_id"] = o.openproject_client_id;
+    d["nextcloud_client_id_in_openproject"] = o.nextcloud_client_id_in_openproject;
+    d["nextcloud_configured"] = o.nextcloud_configured;
+    d["nextcloud_app_password"] = o.nextcloud_app_password;
+    d["project_folder_entities"] = o.project_folder_entities;
+    d["nextcloud_openproject_url"] = o.nextcloud_openproject_url;
+    d["journal_holds_secrets"] = o.journal_holds_secrets;
+    return d;
+}
+
+py::dict plan_dict(const Plan& p) {
+    py::list steps;
+    for (const auto& s : p.steps) {
+        py::dict d;
+        d["name"] = s.name;
+        d["reason"] = s.reason;
+        d["warnings"] = s.warnings;
+        steps.append(d);
+    }
+    py::dict d;
+    d["steps"] = steps;
+    d["notes"] = p.notes;
+    d["observed"] = observation_dict(p.observed);
+    return d;
+}
+
+py::dict apply_dict(const ApplyResult& r) {
+    py::list steps;
+    for (const auto& s : r.steps) {
+        py::dict d;
+        d["name"] = s.name;
+        d["status"] = std::string(to_string(s.status));
+        d["duration_ms"] = s.duration_ms;
+        d["detail"] = s.detail;
+        steps.append(d);
+    }
+    py::dict d;
+    d["changed"] = r.changed;
+    d["steps"] = steps;
+    d["storage_id"] = r.storage_id ? py::object(py::int_(*r.storage_id)) : py::object(py::none());
+    d["openproject_client_id"] = r.openproject_client_id;
+    d["nextcloud_client_id"] = r.nextcloud_client_id;
+    d["notes"] = r.notes;
+    d["verify"] = r.verify ? py::object(verify_dict(*r.verify)) : py::object(py::none());
+    d["error"] = r.error ? py::object(error_dict(*r.error)) : py::object(py::none());
+    return d;
+}
+
+}  // namespace
+
+void init_integration(py::module_& m) {
+    py::class_<Integration>(m, "Integration", "The exchange of one OpenProject and one Nextcloud (see opnc.Integration).")
+        .def(py::init([](const std::string& op_url, const Secret& op_token, const std::string& nc_url,
+                         const std::string& nc_user, const Secret& nc_password, const std::string& storage_name,
+                         bool project_folders, bool replace_storage, const std::string& state_dir,
+                         const std::string& ca_bundle, double timeout, bool wait_for_lock) {
+                 IntegrationOptions options;
+                 options.storage_name = storage_name;
+                 options.project_folders = project_folders;
+                 options.replace_storage = replace_storage;
+                 options.state_dir = state_dir;
+                 options.ca_bundle = ca_bundle;
+                 options.timeout = std::chrono::milliseconds(static_cast<long long>(timeout * 1000));
+                 options.wait_for_lock = wait_for_lock;
+                 options.should_abort = opnc::bindings::python_abort_hook();
+                 return opnc::bindings::unwrap(Integration::create({op_url, op_token}, {nc_url, nc_user, nc_password}, std::move(options)));
+             }),
+             py::arg("openproject_url"), py::arg("openproject_token"), py::arg("nextcloud_url"),
+             py::arg("nextcloud_user"), py::arg("nextcloud_password"), py::kw_only(),
+             py::arg("storage_name") = "Nextcloud", py::arg("project_folders") = false,
+             py::arg("replace_storage") = false, py::arg("state_dir") = "", py::arg("ca_bundle") = "",
+             py::arg("timeout") = 30.0, py::arg("wait_for_lock") = false)
+        .def("journal_path", &Integration::journal_path)
+        .def("plan",
+             [](Integration& self) {
+                 auto plan = opnc::bindings::without_gil([&] { return self.plan(); });
+                 return plan_dict(opnc::bindings::unwrap(std::move(plan)));
+             })
+        .def(
+            "apply",
+            [](Integration& self, py::object on_event) {
+                // Events come from the core's threads while the GIL is released; each one takes the
+                // GIL for the call. An exception in the callback is kept and raised after the run
+                // (the run itself is never left half-done because of a display problem).
+                std::optional<py::error_already_set> callback_error;
+                EventSink sink;
+                if (!on_event.is_none()) {
+                    sink = [&](const Event& e) {
+                        py::gil_scoped_acquire gil;
+                        if (callback_error) return;
+                        try {
+                            py::dict d;
+                            d["type"] = std::string(to_string(e.type));
+                            d["step"] = e.step;
+                            d["detail"] = e.detail;
+                            d["elapsed_ms"] = e.elapsed_ms;
+                            on_event(d);
+                        } catch (py::error_already_set& err) {
+                            callback_error.emplace(std::move(err));
+                        }
+                    };
+                }
+                auto result = opnc::bindings::without_gil([&] { return self.apply(sink); });
+                if (callback_error) throw std::move(*callback_error);
+                return apply_dict(opnc::bindings::unwrap(std::move(result)));
+            },
+            py::arg("on_event") = py::none())
+        .def("verify", [](Integration& self) {
+            auto result = opnc::bindings::without_gil([&] { return self.verify(); });
+            return verify_dict(opnc::bindings::unwrap(std::move(result)));
+        });
+}

@@ -1,0 +1,122 @@
+"""The Python API: describe both servers, then plan, apply and verify their integration.
+
+    import opnc
+    op = opnc.OpenProject("https://openproject.example", api_token=token)
+    nc = opnc.Nextcloud("https://cloud.example", "admin", password)
+    integration = opnc.Integration(op, nc, project_folders=True)
+    print(integration.plan())
+    result = integration.apply(on_event=print)
+    assert integration.verify().ok
+
+Credentials are kept as :class:`opnc.Secret` (never printed); every network call runs in the C++
+core with the GIL released, so threads and Ctrl-C keep working.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from opnc import _core
+from opnc.errors import from_core
+from opnc.results import ApplyResult, Plan, VerifyResult
+
+SecretLike = "str | _core.Secret"
+
+
+def _secret(value: Any, what: str) -> _core.Secret:
+    if isinstance(value, _core.Secret):
+        return value
+    if isinstance(value, str):
+        return _core.Secret(value)
+    raise TypeError(f"{what} must be a str or opnc.Secret, not {type(value).__name__}")
+
+
+class OpenProject:
+    """An OpenProject instance and the API token of an active administrator."""
+
+    def __init__(self, url: str, api_token: "str | _core.Secret", ca_bundle: str | os.PathLike[str] | None = None) -> None:
+        self.url = url
+        self.api_token = _secret(api_token, "api_token")
+        self.ca_bundle = os.fspath(ca_bundle) if ca_bundle else None
+
+    def __repr__(self) -> str:
+        return f"OpenProject({self.url!r}, api_token=[redacted])"
+
+
+class Nextcloud:
+    """A Nextcloud instance and the credentials of an administrator (an app password is best)."""
+
+    def __init__(self, url: str, user: str, password: "str | _core.Secret",
+                 ca_bundle: str | os.PathLike[str] | None = None) -> None:
+        self.url = url
+        self.user = user
+        self.password = _secret(password, "password")
+        self.ca_bundle = os.fspath(ca_bundle) if ca_bundle else None
+
+    def __repr__(self) -> str:
+        return f"Nextcloud({self.url!r}, user={self.user!r}, password=[redacted])"
+
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+class Integration:
+    """The Two-way OAuth 2.0 integration of one OpenProject and one Nextcloud.
+
+    ``storage_name`` names the file storage in OpenProject; ``project_folders`` sets up automatically
+    managed project folders; ``state_dir`` holds the journal (default ``$OPNC_STATE_DIR``,
+    ``$XDG_STATE_HOME/opnc`` or ``~/.local/state/opnc``); ``replace_storage`` allows deleting a
+    storage for the same Nextcloud whose secrets opnc does not hold (its file links are lost);
+    ``wait`` waits for another run on the same integration instead of failing at once.
+    """
+
+    def __init__(self, openproject: OpenProject, nextcloud: Nextcloud, storage_name: str = "Nextcloud",
+                 project_folders: bool = False, state_dir: str | os.PathLike[str] | None = None,
+                 replace_storage: bool = False, timeout: float = 30.0, wait: bool = False) -> None:
+        self.openproject = openproject
+        self.nextcloud = nextcloud
+        self.storage_name = storage_name
+        self.project_folders = project_folders
+        self.state_dir = os.fspath(state_dir) if state_dir else ""
+        self.replace_storage = replace_storage
+        ca_bundle = openproject.ca_bundle or nextcloud.ca_bundle or ""
+        self._core = _core.Integration(
+            openproject.url, openproject.api_token, nextcloud.url, nextcloud.user, nextcloud.password,
+            storage_name=storage_name, project_folders=project_folders, replace_storage=replace_storage,
+            state_dir=self.state_dir, ca_bundle=ca_bundle, timeout=timeout, wait_for_lock=wait,
+        )
+
+    def __repr__(self) -> str:
+        return (f"Integration({self.openproject!r}, {self.nextcloud!r}, storage_name={self.storage_name!r}, "
+                f"project_folders={self.project_folders})")
+
+    @property
+    def journal_path(self) -> str:
+        """The journal file of this integration (it may not exist yet)."""
+        return self._core.journal_path()
+
+    def plan(self) -> Plan:
+        """Reads both sides (nothing changes) and tells what :meth:`apply` would do and why."""
+        return Plan.from_core(self._core.plan())
+
+    def apply(self, on_event: EventCallback | None = None) -> ApplyResult:
+        """Converges: runs only the missing steps, then verifies.
+
+        ``on_event`` receives dicts ``{"type", "step", "detail", "elapsed_ms"}`` while it runs.
+        Raises an :class:`opnc.Error` subclass when preflight fails (nothing changed) or when a step
+        fails (the journal is kept and the next run resumes; the partial result is ``error.result``).
+        """
+        result = ApplyResult.from_core(self._core.apply(on_event))
+        if result.error is not None:
+            e = result.error
+            exc = from_core(e["kind"], e["message"], e["hint"], e["step"], e["http_status"], e["server_id"], "")
+            exc.result = result  # type: ignore[attr-defined]
+            raise exc
+        return result
+
+    def verify(self) -> VerifyResult:
+        """Read-only checks that both sides agree with each other and with the journal, and that
+        the credentials work."""
+        return VerifyResult.from_core(self._core.verify())
