@@ -99,6 +99,60 @@ py::dict apply_dict(const ApplyResult& r) {
     return d;
 }
 
+py::dict status_dict(const Status& st) {
+    py::list lines;
+    for (const auto& l : st.lines) {
+        py::dict d;
+        d["area"] = l.area;
+        d["name"] = l.name;
+        d["level"] = l.level;
+        d["detail"] = l.detail;
+        d["hint"] = l.hint;
+        lines.append(d);
+    }
+    py::dict d;
+    d["lines"] = lines;
+    return d;
+}
+
+py::dict teardown_dict(const TeardownResult& t) {
+    py::dict d;
+    d["changed"] = t.changed;
+    d["removed"] = t.removed;
+    d["remaining"] = t.remaining;
+    d["notes"] = t.notes;
+    d["archived_journal"] = t.archived_journal;
+    return d;
+}
+
+// An event sink that calls a Python callable with the GIL; the first exception it raises is kept
+// and raised after the run (a display problem never leaves a run half-done).
+struct PythonEvents {
+    py::object callback;
+    std::optional<py::error_already_set> error;
+
+    EventSink sink() {
+        if (callback.is_none()) return {};
+        return [this](const Event& e) {
+            py::gil_scoped_acquire gil;
+            if (error) return;
+            try {
+                py::dict d;
+                d["type"] = std::string(to_string(e.type));
+                d["step"] = e.step;
+                d["detail"] = e.detail;
+                d["elapsed_ms"] = e.elapsed_ms;
+                callback(d);
+            } catch (py::error_already_set& err) {
+                error.emplace(std::move(err));
+            }
+        };
+    }
+    void raise_if_failed() {
+        if (error) throw std::move(*error);
+    }
+};
+
 }  // namespace
 
 void init_integration(py::module_& m) {
@@ -106,7 +160,8 @@ void init_integration(py::module_& m) {
         .def(py::init([](const std::string& op_url, const Secret& op_token, const std::string& nc_url,
                          const std::string& nc_user, const Secret& nc_password, const std::string& storage_name,
                          bool project_folders, bool replace_storage, const std::string& state_dir,
-                         const std::string& ca_bundle, double timeout, bool wait_for_lock) {
+                         const std::string& ca_bundle, double timeout, bool wait_for_lock,
+                         const std::string& openproject_user) {
                  IntegrationOptions options;
                  options.storage_name = storage_name;
                  options.project_folders = project_folders;
@@ -116,13 +171,14 @@ void init_integration(py::module_& m) {
                  options.timeout = std::chrono::milliseconds(static_cast<long long>(timeout * 1000));
                  options.wait_for_lock = wait_for_lock;
                  options.should_abort = opnc::bindings::python_abort_hook();
-                 return opnc::bindings::unwrap(Integration::create({op_url, op_token}, {nc_url, nc_user, nc_password}, std::move(options)));
+                 return opnc::bindings::unwrap(
+                     Integration::create({op_url, op_token, openproject_user}, {nc_url, nc_user, nc_password}, std::move(options)));
              }),
              py::arg("openproject_url"), py::arg("openproject_token"), py::arg("nextcloud_url"),
              py::arg("nextcloud_user"), py::arg("nextcloud_password"), py::kw_only(),
              py::arg("storage_name") = "Nextcloud", py::arg("project_folders") = false,
              py::arg("replace_storage") = false, py::arg("state_dir") = "", py::arg("ca_bundle") = "",
-             py::arg("timeout") = 30.0, py::arg("wait_for_lock") = false)
+             py::arg("timeout") = 30.0, py::arg("wait_for_lock") = false, py::arg("openproject_user") = "apikey")
         .def("journal_path", &Integration::journal_path)
         .def("plan",
              [](Integration& self) {
@@ -132,32 +188,50 @@ void init_integration(py::module_& m) {
         .def(
             "apply",
             [](Integration& self, py::object on_event) {
-                // Events come from the core's threads while the GIL is released; each one takes the
-                // GIL for the call. An exception in the callback is kept and raised after the run
-                // (the run itself is never left half-done because of a display problem).
-                std::optional<py::error_already_set> callback_error;
-                EventSink sink;
-                if (!on_event.is_none()) {
-                    sink = [&](const Event& e) {
-                        py::gil_scoped_acquire gil;
-                        if (callback_error) return;
-                        try {
-                            py::dict d;
-                            d["type"] = std::string(to_string(e.type));
-                            d["step"] = e.step;
-                            d["detail"] = e.detail;
-                            d["elapsed_ms"] = e.elapsed_ms;
-                            on_event(d);
-                        } catch (py::error_already_set& err) {
-                            callback_error.emplace(std::move(err));
-                        }
-                    };
-                }
+                PythonEvents events{std::move(on_event), std::nullopt};
+                auto sink = events.sink();
                 auto result = opnc::bindings::without_gil([&] { return self.apply(sink); });
-                if (callback_error) throw std::move(*callback_error);
+                events.raise_if_failed();
                 return apply_dict(opnc::bindings::unwrap(std::move(result)));
             },
             py::arg("on_event") = py::none())
+        .def(
+            "rotate",
+            [](Integration& self, bool nextcloud_client, bool app_password, bool replace_storage,
+               const std::string& openproject_client_id, std::optional<Secret> openproject_client_secret,
+               py::object on_event) {
+                RotateOptions options;
+                options.nextcloud_client = nextcloud_client;
+                options.app_password = app_password;
+                options.replace_storage = replace_storage;
+                options.openproject_client_id = openproject_client_id;
+                if (openproject_client_secret) options.openproject_client_secret = *openproject_client_secret;
+                PythonEvents events{std::move(on_event), std::nullopt};
+                auto sink = events.sink();
+                auto result = opnc::bindings::without_gil([&] { return self.rotate(options, sink); });
+                events.raise_if_failed();
+                return apply_dict(opnc::bindings::unwrap(std::move(result)));
+            },
+            py::kw_only(), py::arg("nextcloud_client") = false, py::arg("app_password") = false,
+            py::arg("replace_storage") = false, py::arg("openproject_client_id") = "",
+            py::arg("openproject_client_secret") = py::none(), py::arg("on_event") = py::none())
+        .def(
+            "teardown",
+            [](Integration& self, bool delete_storage, py::object on_event) {
+                TeardownOptions options;
+                options.delete_storage = delete_storage;
+                PythonEvents events{std::move(on_event), std::nullopt};
+                auto sink = events.sink();
+                auto result = opnc::bindings::without_gil([&] { return self.teardown(options, sink); });
+                events.raise_if_failed();
+                return teardown_dict(opnc::bindings::unwrap(std::move(result)));
+            },
+            py::kw_only(), py::arg("delete_storage") = false, py::arg("on_event") = py::none())
+        .def("status",
+             [](Integration& self) {
+                 auto result = opnc::bindings::without_gil([&] { return self.status(); });
+                 return status_dict(opnc::bindings::unwrap(std::move(result)));
+             })
         .def("verify", [](Integration& self) {
             auto result = opnc::bindings::without_gil([&] { return self.verify(); });
             return verify_dict(opnc::bindings::unwrap(std::move(result)));

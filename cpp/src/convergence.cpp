@@ -111,6 +111,7 @@ Result<Decision> decide(const Facts& facts, const JournalRecord& journal, const 
     bool need_app_password = false;
     if (want_pf) {
         need_app_password = !facts.project_folder_entities || !facts.nextcloud_app_password ||
+                            facts.app_password_rejected ||
                             (journal.app_password.empty() && !(s && s->has_application_password && !d.holds_secrets));
     }
     const bool need_entities = want_pf && !facts.project_folder_entities;

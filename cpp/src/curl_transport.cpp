@@ -10,13 +10,18 @@
 // inside libcurl (a CURLSH connection cache shared between threads is not supported by libcurl).
 #include "opnc/curl_transport.hpp"
 
+#include "opnc/log.hpp"
+
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <mutex>
 #include <vector>
 
@@ -190,6 +195,23 @@ std::expected<Target, TransportError> parse_target(const std::string& url) {
         return std::unexpected(bad);
     }
     return target;
+}
+
+// The request URL as it may appear in a log line: without query and fragment, which can carry an
+// authorization code or state (user-info never gets this far: parse_target refuses it).
+std::string_view loggable_url(std::string_view url) { return url.substr(0, url.find_first_of("?#")); }
+
+// One DEBUG line per request: method, URL, outcome, time. Never header values or bodies (they hold
+// the credentials and the one-time secrets). Called with no lock held (log.hpp).
+void log_request(const HttpRequest& request, std::string_view outcome, double elapsed_ms) {
+    if (!log_enabled(LogLevel::debug)) return;
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.1f ms", elapsed_ms);
+    std::string line;
+    line.reserve(request.url.size() + outcome.size() + 32);
+    line.append(request.method).append(" ").append(loggable_url(request.url)).append(" -> ");
+    line.append(outcome).append(" (").append(ms).append(")");
+    log(LogLevel::debug, "http", line);
 }
 
 bool is_tls_failure(CURLcode code) {
@@ -397,6 +419,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::send(const HttpReques
     if (!aborted && !multi_failed && code == CURLE_OK) {
         ex.response.status = static_cast<int>(status);
         ex.response.elapsed_ms = elapsed_ms;
+        log_request(request, std::to_string(status), elapsed_ms);
         return std::move(ex.response);
     }
 
@@ -439,6 +462,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::send(const HttpReques
         error.kind = TransportError::Kind::other;
         error.message = "The request to " + where + " failed: " + detail + ".";
     }
+    log_request(request, "failed: " + error.message, elapsed_ms);
     return std::unexpected(error);
 }
 

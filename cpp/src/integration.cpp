@@ -84,6 +84,7 @@ struct Snapshot {
     Result<AdminConfigStatus> admin_config = fail(ErrorKind::internal, "not read");
     Result<bool> project_folder_status = fail(ErrorKind::internal, "not read");
     Result<std::string> openproject_url_on_nextcloud = fail(ErrorKind::internal, "not read");
+    std::optional<Result<DavLogin>> app_password_login;  // the journal's app password, when there is one
 };
 
 }  // namespace
@@ -98,6 +99,7 @@ struct Integration::Impl {
     OpenProjectClient op_client;
     NextcloudClient nc_client;
     std::filesystem::path state_dir;
+    std::vector<std::string> state_notes;  // about the state folder (e.g. readable by others)
 
     // Per run.
     EventSink sink;
@@ -112,7 +114,7 @@ struct Integration::Impl {
           op_url(std::move(ou)),
           nc_url(std::move(nu)),
           transport(std::move(t)),
-          op_client(transport, op_url, op.api_token),
+          op_client(transport, op_url, op.api_token, OpenProjectAuth::api_key_basic, op.user),
           nc_client(transport, nc_url, nc.user, nc.password, options.setup_timeout) {}
 
     // Waits for a worker's result while polling the abort hook: the hook is what notices Ctrl-C,
@@ -141,6 +143,7 @@ struct Integration::Impl {
         auto dir = resolve_state_dir(options.state_dir);
         if (!dir) return std::unexpected(dir.error());
         state_dir = dir->path;
+        state_notes = dir->notes;
         return state_dir;
     }
 
@@ -148,7 +151,7 @@ struct Integration::Impl {
 
     // ---- preflight -------------------------------------------------------------------------
 
-    Snapshot read_both_sides(bool project_folders) {
+    Snapshot read_both_sides(bool project_folders, const Secret* app_password = nullptr) {
         Snapshot s;
         // Every read in parallel: the preflight costs one round trip of the slower server.
         auto root = std::async(std::launch::async, [&] { return op_client.root(); });
@@ -161,6 +164,9 @@ struct Integration::Impl {
         auto url = std::async(std::launch::async, [&] { return nc_client.openproject_url(); });
         std::future<Result<bool>> folders;
         if (project_folders) folders = std::async(std::launch::async, [&] { return nc_client.project_folder_status(); });
+        std::future<Result<DavLogin>> dav;
+        if (app_password && !app_password->empty())
+            dav = std::async(std::launch::async, [&] { return nc_client.dav_check("OpenProject", *app_password); });
         s.root = await(root);
         s.me = await(me);
         s.storages = await(storages);
@@ -170,6 +176,7 @@ struct Integration::Impl {
         s.admin_config = await(admin);
         s.openproject_url_on_nextcloud = await(url);
         if (project_folders) s.project_folder_status = await(folders);
+        if (dav.valid()) s.app_password_login = await(dav);
         return s;
     }
 
@@ -297,6 +304,8 @@ struct Integration::Impl {
         f.project_folder_entities = project_folders && s.project_folder_status && *s.project_folder_status;
         f.nextcloud_openproject_url = *s.openproject_url_on_nextcloud;
         f.nextcloud_points_here = same_url(f.nextcloud_openproject_url, op_url);
+        f.app_password_rejected = s.app_password_login && *s.app_password_login &&
+                                  **s.app_password_login == DavLogin::rejected;
         return f;
     }
 
@@ -332,7 +341,9 @@ struct Integration::Impl {
     Result<Preflight> preflight(const Journal& journal) {
         if (auto ok = check_urls(); !ok) return std::unexpected(ok.error());
         Preflight p;
-        p.snapshot = read_both_sides(true);
+        const JournalRecord known = journal.record();
+        // The journal's app password is checked too: one rotated outside opnc is drift to repair.
+        p.snapshot = read_both_sides(true, known.project_folders ? &known.app_password : nullptr);
         if (auto ok = judge(p.snapshot, options.project_folders); !ok) return std::unexpected(ok.error());
         p.app_version = *p.snapshot.capabilities->app_version;
         p.facts = facts_from(p.snapshot, true);
@@ -364,8 +375,7 @@ struct Integration::Impl {
         return e.http_status >= 400 && e.http_status < 500;
     }
 
-    Result<std::string> create_storage(Journal& journal, const Preflight& p) {
-        const auto& d = p.decision;
+    Result<std::string> create_storage(Journal& journal, const Preflight& p, const Decision& d) {
         if (d.delete_storage_first && p.facts.storage) {
             auto deleted = op_client.delete_storage(p.facts.storage->id);
             if (!deleted && deleted.error().kind != ErrorKind::not_found)
@@ -398,8 +408,8 @@ struct Integration::Impl {
         return fmt::format("storage {} \"{}\"", created->storage.id, created->storage.name);
     }
 
-    Result<std::string> configure_nextcloud(Journal& journal, const Preflight& p) {
-        const NextcloudSetupPlan plan = *p.decision.configure_nextcloud;
+    Result<std::string> configure_nextcloud(Journal& journal, const Preflight& p, const Decision& d) {
+        const NextcloudSetupPlan plan = *d.configure_nextcloud;
         const JournalRecord before = journal.record();
         SetupValues v;
         if (plan.send_client) {
@@ -445,7 +455,7 @@ struct Integration::Impl {
                     r.app_password_in_openproject = false;
                 }
                 if (plan.send_client) r.nextcloud_configured_with = r.openproject_client_id;
-                r.project_folders = p.decision.project_folders;
+                r.project_folders = d.project_folders;
                 r.pending_step = plan.then_patch_app_password ? step::configure_nextcloud : "";
                 r.last_step = step::configure_nextcloud;
             }, step::configure_nextcloud); !ok)
@@ -740,21 +750,26 @@ Result<Plan> Integration::plan() {
     return plan;
 }
 
-Result<ApplyResult> Integration::apply(const EventSink& on_event) {
-    auto& m = *impl_;
-    m.sink = on_event;
-    m.started = Clock::now();
-    struct SinkReset {
-        Impl& m;
-        ~SinkReset() { m.sink = nullptr; }
-    } sink_reset{m};
+namespace {
 
-    ApplyResult result;
-    auto step_started = Clock::now();
-    auto since = [&](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
+// What a mutating run holds while it works: the lock, the journal and what preflight saw.
+struct Session {
+    IntegrationLock lock;
+    Journal journal;
+    Integration::Impl* impl;
+};
+
+}  // namespace
+
+// Lock, journal, and the preflight reads; emits the preflight events. `result` receives the
+// preflight step and the notes.
+static Result<std::pair<Session, Integration::Impl::Preflight>> open_session(
+    Integration::Impl& m, ApplyResult& result, const std::function<Result<void>(Journal&)>& before_preflight = {}) {
+    const auto t = Clock::now();
     m.emit(Event::Type::step_started, step::preflight);
-    auto fail_preflight = [&](Error e) -> Result<ApplyResult> {
+    auto fail_preflight = [&](Error e) -> Result<std::pair<Session, Integration::Impl::Preflight>> {
         e = with_step(std::move(e), step::preflight);
         m.emit(Event::Type::step_failed, step::preflight, e.message);
         return std::unexpected(e);
@@ -768,27 +783,48 @@ Result<ApplyResult> Integration::apply(const EventSink& on_event) {
     if (!lock) return fail_preflight(lock.error());
     auto journal = Journal::load(*dir, m.key());
     if (!journal) return fail_preflight(journal.error());
+    if (before_preflight) {
+        if (auto ok = before_preflight(*journal); !ok) return fail_preflight(ok.error());
+    }
     auto p = m.preflight(*journal);
     if (!p) return fail_preflight(p.error());
-    const Decision& d = p->decision;
-    result.notes = d.notes;
+    result.notes = p->decision.notes;
     for (const auto& w : journal->warnings()) result.notes.push_back(w);
-    result.steps.push_back({step::preflight, StepOutcome::Status::done, since(step_started), ""});
+    for (const auto& n : m.state_notes) result.notes.push_back(n);
+    result.steps.push_back({step::preflight, StepOutcome::Status::done, ms_since(t), ""});
     m.emit(Event::Type::step_finished, step::preflight);
     for (const auto& note : result.notes) m.emit(Event::Type::note, "", note);
+    return std::pair{Session{std::move(*lock), std::move(*journal), &m}, std::move(*p)};
+}
 
-    auto finish = [&](ApplyResult& r) {
-        const JournalRecord rec = journal->record();
-        if (rec.storage_id) r.storage_id = static_cast<int>(*rec.storage_id);
-        else if (p->facts.storage) r.storage_id = static_cast<int>(p->facts.storage->id);
-        r.openproject_client_id = !rec.openproject_client_id.empty() || !p->facts.storage
-                                      ? rec.openproject_client_id
-                                      : p->facts.storage->openproject_client_id;
-        r.nextcloud_client_id = !rec.nextcloud_client_id.empty() || !p->facts.storage
-                                    ? rec.nextcloud_client_id
-                                    : p->facts.storage->nextcloud_client_id;
+// Runs the steps of `d` in the design's order (the last two in parallel), then verifies.
+static void run_steps(Integration::Impl& m, Journal& journal, const Integration::Impl::Preflight& p, const Decision& d,
+                      ApplyResult& result, bool verify_anyway) {
+    auto finish = [&] {
+        const JournalRecord rec = journal.record();
+        if (rec.storage_id) result.storage_id = static_cast<int>(*rec.storage_id);
+        else if (p.facts.storage) result.storage_id = static_cast<int>(p.facts.storage->id);
+        result.openproject_client_id = !rec.openproject_client_id.empty() || !p.facts.storage
+                                           ? rec.openproject_client_id
+                                           : p.facts.storage->openproject_client_id;
+        result.nextcloud_client_id = !rec.nextcloud_client_id.empty() || !p.facts.storage
+                                         ? rec.nextcloud_client_id
+                                         : p.facts.storage->nextcloud_client_id;
+        result.changed = std::any_of(result.steps.begin(), result.steps.end(), [](const StepOutcome& o) {
+            return o.status == StepOutcome::Status::done && o.name != step::preflight && o.name != step::verify;
+        });
     };
-
+    auto record_outcome = [&](const char* name, const Result<std::string>& outcome, double ms) {
+        if (outcome) {
+            result.steps.push_back({name, StepOutcome::Status::done, ms, *outcome});
+            m.emit(Event::Type::step_finished, name, *outcome);
+            return true;
+        }
+        result.steps.push_back({name, StepOutcome::Status::failed, ms, outcome.error().message});
+        m.emit(Event::Type::step_failed, name, outcome.error().message);
+        if (!result.error) result.error = with_step(outcome.error(), name);
+        return false;
+    };
     auto run_step = [&](const char* name, bool wanted, auto&& body) -> bool {
         if (!wanted) {
             result.steps.push_back({name, StepOutcome::Status::skipped, 0, ""});
@@ -798,77 +834,186 @@ Result<ApplyResult> Integration::apply(const EventSink& on_event) {
         m.emit(Event::Type::step_started, name);
         const auto t = Clock::now();
         Result<std::string> outcome = body();
-        if (!outcome) {
-            result.steps.push_back({name, StepOutcome::Status::failed, since(t), outcome.error().message});
-            m.emit(Event::Type::step_failed, name, outcome.error().message);
-            if (!result.error) result.error = with_step(outcome.error(), name);
-            return false;
-        }
-        result.steps.push_back({name, StepOutcome::Status::done, since(t), *outcome});
-        m.emit(Event::Type::step_finished, name, *outcome);
-        return true;
+        return record_outcome(name, outcome, ms_since(t));
     };
 
     // A finished integration is one round of reads: nothing written, no probes. Only when the run
     // before did not get as far as a passing verify (its last answer was lost, say) is it verified now.
-    if (!d.changes() && !(d.holds_secrets && journal->record().last_step != step::verify)) {
-        finish(result);
-        result.changed = false;
-        return result;
+    if (!d.changes() && !verify_anyway) {
+        finish();
+        return;
     }
 
-    bool ok = run_step(step::create_storage, d.create_storage, [&] { return m.create_storage(*journal, *p); });
+    bool ok = run_step(step::create_storage, d.create_storage, [&] { return m.create_storage(journal, p, d); });
     if (ok)
         ok = run_step(step::configure_nextcloud, d.configure_nextcloud.has_value(),
-                      [&] { return m.configure_nextcloud(*journal, *p); });
+                      [&] { return m.configure_nextcloud(journal, p, d); });
     if (ok) {
-        // The last two steps are independent: run them at the same time.
         if (d.store_nextcloud_client && d.set_app_password) {
+            // The last two steps are independent: run them at the same time.
             m.emit(Event::Type::step_started, step::store_nextcloud_client);
             m.emit(Event::Type::step_started, step::set_app_password);
             const auto t = Clock::now();
-            auto store = std::async(std::launch::async, [&] { return m.store_nextcloud_client(*journal); });
-            auto password = std::async(std::launch::async, [&] { return m.set_app_password(*journal); });
+            auto store = std::async(std::launch::async, [&] { return m.store_nextcloud_client(journal); });
+            auto password = std::async(std::launch::async, [&] { return m.set_app_password(journal); });
             auto store_result = m.await(store);
-            const double store_ms = since(t);
+            const double store_ms = ms_since(t);
             auto password_result = m.await(password);
-            const double password_ms = since(t);
-            for (auto [name, res, ms] : {std::tuple{step::store_nextcloud_client, &store_result, store_ms},
-                                         std::tuple{step::set_app_password, &password_result, password_ms}}) {
-                if (*res) {
-                    result.steps.push_back({name, StepOutcome::Status::done, ms, **res});
-                    m.emit(Event::Type::step_finished, name, **res);
-                } else {
-                    result.steps.push_back({name, StepOutcome::Status::failed, ms, res->error().message});
-                    m.emit(Event::Type::step_failed, name, res->error().message);
-                    if (!result.error) result.error = with_step(res->error(), name);
-                    ok = false;
-                }
-            }
+            const double password_ms = ms_since(t);
+            const bool stored = record_outcome(step::store_nextcloud_client, store_result, store_ms);
+            const bool password_set = record_outcome(step::set_app_password, password_result, password_ms);
+            ok = stored && password_set;
         } else {
             ok = run_step(step::store_nextcloud_client, d.store_nextcloud_client,
-                          [&] { return m.store_nextcloud_client(*journal); }) &&
-                 run_step(step::set_app_password, d.set_app_password, [&] { return m.set_app_password(*journal); });
+                          [&] { return m.store_nextcloud_client(journal); }) &&
+                 run_step(step::set_app_password, d.set_app_password, [&] { return m.set_app_password(journal); });
         }
     }
-    finish(result);
-    result.changed = std::any_of(result.steps.begin(), result.steps.end(), [](const StepOutcome& o) {
-        return o.status == StepOutcome::Status::done && o.name != step::preflight && o.name != step::verify;
-    });
-    if (!ok) return result;
+    finish();
+    if (!ok) return;
 
     m.emit(Event::Type::step_started, step::verify);
     const auto t = Clock::now();
-    VerifyResult v = m.verify_with(journal->record(), d.project_folders);
-    const bool verified = v.ok();
-    std::string detail = verified ? fmt::format("{} checks passed", v.checks.size())
-                                  : fmt::format("{} of {} checks failed", std::count_if(v.checks.begin(), v.checks.end(),
-                                                                                        [](const Check& c) { return !c.ok; }),
-                                                v.checks.size());
-    result.steps.push_back({step::verify, verified ? StepOutcome::Status::done : StepOutcome::Status::failed, since(t), detail});
-    m.emit(verified ? Event::Type::step_finished : Event::Type::step_failed, step::verify, detail);
-    if (verified) (void)journal->update([](JournalRecord& r) { r.last_step = step::verify; });
+    VerifyResult v = m.verify_with(journal.record(), d.project_folders);
+    const auto failed = std::count_if(v.checks.begin(), v.checks.end(), [](const Check& c) { return !c.ok; });
+    const std::string detail = failed == 0 ? fmt::format("{} checks passed", v.checks.size())
+                                           : fmt::format("{} of {} checks failed", failed, v.checks.size());
+    result.steps.push_back({step::verify, failed == 0 ? StepOutcome::Status::done : StepOutcome::Status::failed, ms_since(t), detail});
+    m.emit(failed == 0 ? Event::Type::step_finished : Event::Type::step_failed, step::verify, detail);
+    if (failed == 0) (void)journal.update([](JournalRecord& r) { r.last_step = step::verify; });
     result.verify = std::move(v);
+}
+
+namespace {
+// Installs the run's event sink and clock; removes the sink when the run ends.
+struct RunScope {
+    Integration::Impl& m;
+    RunScope(Integration::Impl& impl, const EventSink& sink) : m(impl) {
+        m.sink = sink;
+        m.started = Clock::now();
+    }
+    ~RunScope() { m.sink = nullptr; }
+};
+}  // namespace
+
+Result<ApplyResult> Integration::apply(const EventSink& on_event) {
+    auto& m = *impl_;
+    RunScope scope(m, on_event);
+    ApplyResult result;
+    auto session = open_session(m, result);
+    if (!session) return std::unexpected(session.error());
+    auto& [s, p] = *session;
+    const bool unverified = p.decision.holds_secrets && s.journal.record().last_step != step::verify;
+    run_steps(m, s.journal, p, p.decision, result, unverified);
+    return result;
+}
+
+Result<ApplyResult> Integration::rotate(const RotateOptions& options, const EventSink& on_event) {
+    auto& m = *impl_;
+    if (!options.nextcloud_client && !options.app_password && !options.replace_storage &&
+        options.openproject_client_id.empty())
+        return fail(ErrorKind::invalid_input, "nothing to rotate was chosen.",
+                    "choose --nextcloud-client, --app-password, --replace-storage or --openproject-client-id");
+    if (options.openproject_client_id.empty() != options.openproject_client_secret.empty())
+        return fail(ErrorKind::invalid_input, "the OpenProject client id and secret are given together or not at all.",
+                    "pass both --openproject-client-id and --openproject-client-secret-file");
+    RunScope scope(m, on_event);
+    ApplyResult result;
+    // Values an admin generated with "Replace OAuth values" in OpenProject's UI: the journal takes
+    // them in before preflight, so that the decision sees a storage whose secret opnc holds.
+    std::function<Result<void>(Journal&)> take_in;
+    if (!options.openproject_client_id.empty()) {
+        take_in = [&](Journal& journal) -> Result<void> {
+            auto storages = m.op_client.list_storages();
+            if (!storages) return std::unexpected(storages.error());
+            for (const auto& st : *storages) {
+                if (!st.is_nextcloud() || !st.host || !same_url(*st.host, m.nc_url)) continue;
+                if (st.oauth_application_client_id.value_or("") != options.openproject_client_id)
+                    return fail(ErrorKind::invalid_input,
+                                fmt::format("storage {} has OpenProject client id \"{}\", not the one given.", st.id,
+                                            st.oauth_application_client_id.value_or("")),
+                                "copy the client id and secret shown by \"Replace OAuth values\" in OpenProject's "
+                                "storage settings");
+                return journal.update([&](JournalRecord& r) {
+                    r.storage_id = st.id;
+                    r.storage_name = st.name;
+                    r.openproject_client_id = options.openproject_client_id;
+                    r.openproject_client_secret = options.openproject_client_secret;
+                    r.nextcloud_configured_with.clear();
+                });
+            }
+            return fail(ErrorKind::preflight_failed, "OpenProject has no storage for " + m.nc_url.str() + ".",
+                        "run opnc apply to set the integration up");
+        };
+    }
+    auto session = open_session(m, result, take_in);
+    if (!session) return std::unexpected(session.error());
+    auto& [s, p] = *session;
+    Decision d = p.decision;
+    const JournalRecord rec = s.journal.record();
+    auto fail_rotate = [&](ErrorKind kind, std::string message, std::string hint) -> Result<ApplyResult> {
+        Error e;
+        e.kind = kind;
+        e.step = step::preflight;
+        e.message = std::move(message);
+        e.hint = std::move(hint);
+        return std::unexpected(e);
+    };
+    if ((options.nextcloud_client || options.app_password) && !d.holds_secrets && !options.replace_storage)
+        return fail_rotate(ErrorKind::confirmation_required,
+                           "opnc does not hold this integration's OpenProject client secret, so it cannot push a new "
+                           "Nextcloud client or app password through a consistent setup.",
+                           "take the storage over first: generate new OAuth values in OpenProject (storage settings → "
+                           "\"Replace OAuth values\") and pass them with --openproject-client-id and "
+                           "--openproject-client-secret-file, or use --replace-storage --yes");
+    if (options.replace_storage) {
+        if (!p.facts.storage)
+            return fail_rotate(ErrorKind::preflight_failed, "OpenProject has no storage for " + m.nc_url.str() + ".",
+                               "run opnc apply to set the integration up");
+        DecisionInput in{m.options.storage_name, d.project_folders, true, m.op_url.str(), m.nc_url.str()};
+        Facts facts = p.facts;
+        facts.storage.reset();  // decide as for a fresh pair, then delete first
+        auto fresh = decide(facts, JournalRecord{}, in);
+        if (!fresh) return std::unexpected(fresh.error());
+        d = std::move(*fresh);
+        d.delete_storage_first = true;
+        d.steps.front().reason = fmt::format("storage {} is deleted and created again with new OAuth values",
+                                             p.facts.storage->id);
+        d.steps.front().warnings.push_back(
+            fmt::format("deleting storage {} removes its file links and project settings", p.facts.storage->id));
+    } else {
+        if (options.nextcloud_client) {
+            NextcloudSetupPlan plan;
+            plan.method = NextcloudSetupPlan::Method::post;
+            plan.send_client = true;
+            // POST with both flags false (the entities exist) deletes the app password: issue a new one.
+            if (d.project_folders) plan.then_patch_app_password = true;
+            d.configure_nextcloud = plan;
+            d.store_nextcloud_client = true;
+            d.set_app_password = d.project_folders;
+        } else if (options.app_password) {
+            if (!d.project_folders)
+                return fail_rotate(ErrorKind::invalid_input,
+                                   "this integration has no automatically managed project folders, so it has no app "
+                                   "password.",
+                                   "set project folders up with opnc apply --project-folders");
+            NextcloudSetupPlan plan = d.configure_nextcloud.value_or(NextcloudSetupPlan{});
+            if (!d.configure_nextcloud) {
+                plan.method = NextcloudSetupPlan::Method::patch;
+                plan.send_client = false;
+            }
+            if (plan.method == NextcloudSetupPlan::Method::patch) plan.setup_app_password = true;
+            else plan.then_patch_app_password = !plan.setup_app_password;
+            d.configure_nextcloud = plan;
+            d.set_app_password = true;
+        }
+        d.steps.clear();
+        if (d.configure_nextcloud) d.steps.push_back({step::configure_nextcloud, "rotate", {}});
+        if (d.store_nextcloud_client) d.steps.push_back({step::store_nextcloud_client, "rotate", {}});
+        if (d.set_app_password) d.steps.push_back({step::set_app_password, "rotate", {}});
+    }
+    (void)rec;
+    run_steps(m, s.journal, p, d, result, true);
     return result;
 }
 
@@ -880,6 +1025,200 @@ Result<VerifyResult> Integration::verify() {
     if (!journal) return std::unexpected(with_step(journal.error(), step::verify));
     const JournalRecord r = journal->record();
     return m.verify_with(r, r.project_folders || m.options.project_folders);
+}
+
+bool Status::healthy() const {
+    return std::none_of(lines.begin(), lines.end(), [](const StatusLine& l) { return l.level == "problem"; });
+}
+
+Result<Status> Integration::status() {
+    auto& m = *impl_;
+    auto dir = m.resolve_state();
+    if (!dir) return std::unexpected(with_step(dir.error(), "status"));
+    auto journal = Journal::load(*dir, m.key());
+    if (!journal) return std::unexpected(with_step(journal.error(), "status"));
+    const JournalRecord r = journal->record();
+
+    Status out;
+    auto line = [&](const char* area, std::string name, std::string level, std::string detail, std::string hint = {}) {
+        out.lines.push_back({area, std::move(name), std::move(level), std::move(detail), std::move(hint)});
+    };
+
+    Snapshot s = m.read_both_sides(true);
+    // Reachability and versions of both sides.
+    if (s.root)
+        line("openproject", "reachable", "ok",
+             fmt::format("OpenProject {} at {}", s.root->core_version ? s.root->core_version->str() : "(version hidden)",
+                         m.op_url.str()));
+    else
+        line("openproject", "reachable", "problem", s.root.error().message, s.root.error().hint);
+    if (s.me && !s.me->is_active_admin())
+        line("openproject", "admin_token", "problem", "the API token's user is not an active administrator",
+             "use an API token of an active OpenProject administrator");
+    else if (!s.me)
+        line("openproject", "admin_token", "problem", s.me.error().message, s.me.error().hint);
+    if (s.status && s.capabilities) {
+        line("nextcloud", "reachable", s.status->ready() ? "ok" : "problem",
+             fmt::format("Nextcloud {} at {}{}", s.capabilities->server_version_string, m.nc_url.str(),
+                         s.status->maintenance ? " (maintenance mode)" : ""),
+             s.status->maintenance ? "wait for the maintenance to end" : "");
+        if (s.capabilities->app_version)
+            line("nextcloud", "integration_app", "ok", "integration_openproject " + s.capabilities->app_version->str());
+        else
+            line("nextcloud", "integration_app", "problem", "integration_openproject is not installed or not enabled",
+                 "`occ app:enable integration_openproject`");
+        const bool gf = s.capabilities->groupfolders_enabled.value_or(false);
+        line("nextcloud", "groupfolders", gf ? "ok" : (r.project_folders ? "problem" : "ok"),
+             gf ? "groupfolders (Team folders) enabled" : "groupfolders (Team folders) not enabled",
+             "`occ app:enable groupfolders`");
+    } else {
+        const Error& e = !s.status ? s.status.error() : s.capabilities.error();
+        line("nextcloud", "reachable", "problem", e.message, e.hint);
+    }
+    if (s.check_config && s.check_config->authorization_header != AuthorizationHeaderEcho::unchanged)
+        line("nextcloud", "authorization_header", "problem",
+             "the web server does not pass the Authorization header to Nextcloud",
+             "configure the web server to pass it (see opnc apply's preflight hint)");
+
+    // The journal.
+    if (!journal->on_disk())
+        line("journal", "journal", "warning", "no journal for this pair: opnc does not hold the integration's secrets",
+             "opnc apply sets it up (or takes it over with --replace-storage)");
+    else
+        line("journal", "journal", "ok",
+             fmt::format("{}: storage {}, last step {}", journal->path().string(),
+                         r.storage_id ? std::to_string(*r.storage_id) : "-", r.last_step.empty() ? "-" : r.last_step));
+    for (const auto& w : journal->warnings()) line("journal", "permissions", "warning", w);
+
+    // The storage, found by host; and a storage of the journal that moved to another host.
+    if (s.storages) {
+        std::optional<Storage> here;
+        std::optional<Storage> journal_storage;
+        for (const auto& st : *s.storages) {
+            if (st.is_nextcloud() && st.host && same_url(*st.host, m.nc_url) && !here) here = st;
+            if (r.storage_id && st.id == *r.storage_id) journal_storage = st;
+        }
+        if (here) {
+            line("openproject", "storage", "ok",
+                 fmt::format("storage {} \"{}\" for {}", here->id, here->name, here->host.value_or("")));
+            line("openproject", "configured", here->configured ? "ok" : "problem",
+                 here->configured ? "configured" : "not configured (the exchange is incomplete)", "run opnc apply");
+            line("openproject", "authentication_method", here->uses_two_way_oauth2() ? "ok" : "problem",
+                 here->authentication_method.value_or("two-way OAuth 2.0 (the only method of this release)"),
+                 "opnc sets up Two-way OAuth 2.0; this storage uses another method");
+            const bool pw = here->has_application_password.value_or(false);
+            line("openproject", "application_password", pw || !r.project_folders ? "ok" : "problem",
+                 pw ? "automatically managed project folders on" : "automatically managed project folders off",
+                 "run opnc apply --project-folders");
+        } else if (journal_storage && journal_storage->host) {
+            line("openproject", "storage", "problem",
+                 fmt::format("storage {} of the journal now points to {}, not {}", journal_storage->id,
+                             *journal_storage->host, m.nc_url.str()),
+                 "its host was changed in OpenProject; change it back there (opnc does not move a storage between "
+                 "hosts, which would break its file links), or tear down and set up again");
+        } else {
+            line("openproject", "storage", "problem", "OpenProject has no storage for " + m.nc_url.str(), "run opnc apply");
+        }
+    } else {
+        line("openproject", "storage", "problem", s.storages.error().message, s.storages.error().hint);
+    }
+
+    // Both sides' agreement and the credentials: the verify checks (they cover the drift).
+    VerifyResult v = m.verify_with(r, r.project_folders || m.options.project_folders);
+    for (auto& c : v.checks) {
+        if (c.name == "openproject_storage" || c.name == "openproject_app_password") continue;  // reported above
+        // Which side holds the thing checked (the Nextcloud client stored in OpenProject is OpenProject's).
+        const bool nextcloud_side = (c.name.rfind("nextcloud", 0) == 0 && c.name != "nextcloud_client_in_openproject") ||
+                                    c.name == "app_password_accepted";
+        const char* area = nextcloud_side ? "nextcloud" : "openproject";
+        line(area, c.name, c.ok ? "ok" : "problem", c.detail, c.hint);
+    }
+    return out;
+}
+
+Result<TeardownResult> Integration::teardown(const TeardownOptions& options, const EventSink& on_event) {
+    auto& m = *impl_;
+    RunScope scope(m, on_event);
+    TeardownResult out;
+    auto dir = m.resolve_state();
+    if (!dir) return std::unexpected(with_step(dir.error(), "teardown"));
+    LockOptions lock_options;
+    if (m.options.wait_for_lock) lock_options.wait = m.options.lock_timeout;
+    lock_options.should_abort = m.options.should_abort;
+    auto lock = IntegrationLock::acquire(*dir, m.key(), lock_options);
+    if (!lock) return std::unexpected(with_step(lock.error(), "teardown"));
+    auto journal = Journal::load(*dir, m.key());
+    if (!journal) return std::unexpected(with_step(journal.error(), "teardown"));
+
+    auto storages = std::async(std::launch::async, [&] { return m.op_client.list_storages(); });
+    auto admin = std::async(std::launch::async, [&] { return m.nc_client.check_admin_config(); });
+    auto url = std::async(std::launch::async, [&] { return m.nc_client.openproject_url(); });
+    auto folders = std::async(std::launch::async, [&] { return m.nc_client.project_folder_status(); });
+    auto list = m.await(storages);
+    auto admin_config = m.await(admin);
+    auto stored_url = m.await(url);
+    auto entities = m.await(folders);
+    for (auto* e : {list ? nullptr : &list.error(), admin_config ? nullptr : &admin_config.error(),
+                    stored_url ? nullptr : &stored_url.error()})
+        if (e) return std::unexpected(with_step(*e, "teardown"));
+
+    std::optional<Storage> storage;
+    for (const auto& st : *list)
+        if (st.is_nextcloud() && st.host && same_url(*st.host, m.nc_url)) storage = st;
+
+    if (storage && !options.delete_storage)
+        return fail(ErrorKind::confirmation_required,
+                    fmt::format("teardown deletes storage {} \"{}\" in OpenProject, and with it every file link and the "
+                                "project settings of that storage.",
+                                storage->id, storage->name),
+                    "confirm with --yes (Python: teardown(confirm=True))");
+
+    if (storage) {
+        m.emit(Event::Type::step_started, "delete_storage");
+        auto deleted = m.op_client.delete_storage(storage->id);
+        if (!deleted && deleted.error().kind != ErrorKind::not_found) {
+            m.emit(Event::Type::step_failed, "delete_storage", deleted.error().message);
+            return std::unexpected(with_step(deleted.error(), "teardown"));
+        }
+        out.removed.push_back(fmt::format("OpenProject storage {} \"{}\" with its OAuth application and file links",
+                                          storage->id, storage->name));
+        m.emit(Event::Type::step_finished, "delete_storage");
+    }
+    // Nextcloud's settings are reset only when they point to this OpenProject: a Nextcloud that
+    // serves another OpenProject is not this integration's to reset.
+    const bool points_here = same_url(*stored_url, m.op_url);
+    if (points_here || (admin_config->config_without_project_folder && stored_url->empty())) {
+        m.emit(Event::Type::step_started, "reset_nextcloud");
+        auto reset = m.nc_client.reset();
+        if (!reset) {
+            m.emit(Event::Type::step_failed, "reset_nextcloud", reset.error().message);
+            return std::unexpected(with_step(reset.error(), "teardown"));
+        }
+        out.removed.push_back("Nextcloud's OpenProject integration settings and its OAuth client (DELETE /setup)");
+        m.emit(Event::Type::step_finished, "reset_nextcloud");
+    } else if (!stored_url->empty()) {
+        out.notes.push_back(fmt::format("Nextcloud points to another OpenProject ({}); its settings were left alone",
+                                        *stored_url));
+    }
+    out.changed = !out.removed.empty();
+
+    // What stays: upstream keeps the project-folder entities (and, from app 2.9, the app password).
+    if (entities && *entities) {
+        out.remaining.push_back(
+            "Nextcloud user, group and team folder \"OpenProject\" (automatically managed project folders): to remove "
+            "them, disable the app (`occ app:disable integration_openproject`), delete the user and the groups "
+            "\"OpenProject\" and \"OpenProjectNoAutomaticProjectFolders\" and the team folder, then enable the app again");
+    }
+    auto after = m.nc_client.check_admin_config();
+    if (after && after->project_folder_setup)
+        out.remaining.push_back(
+            "the app password \"OpenProject\" of Nextcloud user OpenProject: delete it under that user's Security "
+            "settings, or with the user (see above)");
+
+    auto archived = journal->archive();
+    if (!archived) return std::unexpected(with_step(archived.error(), "teardown"));
+    if (*archived) out.archived_journal = (*archived)->string();
+    return out;
 }
 
 }  // namespace opnc

@@ -157,8 +157,12 @@ std::vector<ConstraintViolation> openproject_violations(const Error& error) {
 }
 
 OpenProjectClient::OpenProjectClient(std::shared_ptr<Transport> transport, Url base, Secret api_token,
-                                     OpenProjectAuth auth)
-    : transport_(std::move(transport)), base_(std::move(base)), api_token_(std::move(api_token)), auth_(auth) {}
+                                     OpenProjectAuth auth, std::string basic_user)
+    : transport_(std::move(transport)),
+      base_(std::move(base)),
+      api_token_(std::move(api_token)),
+      auth_(auth),
+      basic_user_(basic_user.empty() ? "apikey" : std::move(basic_user)) {}
 
 Result<OpenProjectClient::Answer> OpenProjectClient::send(std::string_view method, std::string_view path,
                                                           std::string body, bool body_holds_secret) const {
@@ -172,7 +176,7 @@ Result<OpenProjectClient::Answer> OpenProjectClient::send(std::string_view metho
     if (auth_ == OpenProjectAuth::bearer)
         request.bearer = api_token_;
     else
-        request.basic = BasicAuth{"apikey", api_token_};
+        request.basic = BasicAuth{basic_user_, api_token_};
     request.body = std::move(body);
 
     Answer answer{Call{"OpenProject", base_.authority(), std::string(method), base_.path() + std::string(path)}, {}};

@@ -29,6 +29,8 @@ _LAZY: dict[str, str] = {
     "Plan": "opnc.results",
     "ApplyResult": "opnc.results",
     "VerifyResult": "opnc.results",
+    "Status": "opnc.results",
+    "TeardownResult": "opnc.results",
 }
 
 

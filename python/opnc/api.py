@@ -20,7 +20,7 @@ from typing import Any
 
 from opnc import _core
 from opnc.errors import from_core
-from opnc.results import ApplyResult, Plan, VerifyResult
+from opnc.results import ApplyResult, Plan, Status, TeardownResult, VerifyResult
 
 SecretLike = "str | _core.Secret"
 
@@ -36,10 +36,13 @@ def _secret(value: Any, what: str) -> _core.Secret:
 class OpenProject:
     """An OpenProject instance and the API token of an active administrator."""
 
-    def __init__(self, url: str, api_token: "str | _core.Secret", ca_bundle: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, url: str, api_token: "str | _core.Secret", ca_bundle: str | os.PathLike[str] | None = None,
+                 *, user: str = "apikey") -> None:
         self.url = url
         self.api_token = _secret(api_token, "api_token")
         self.ca_bundle = os.fspath(ca_bundle) if ca_bundle else None
+        # "apikey" with an API token (the default); a login name makes api_token that user's password.
+        self.user = user
 
     def __repr__(self) -> str:
         return f"OpenProject({self.url!r}, api_token=[redacted])"
@@ -86,6 +89,7 @@ class Integration:
             openproject.url, openproject.api_token, nextcloud.url, nextcloud.user, nextcloud.password,
             storage_name=storage_name, project_folders=project_folders, replace_storage=replace_storage,
             state_dir=self.state_dir, ca_bundle=ca_bundle, timeout=timeout, wait_for_lock=wait,
+            openproject_user=openproject.user,
         )
 
     def __repr__(self) -> str:
@@ -108,15 +112,55 @@ class Integration:
         Raises an :class:`opnc.Error` subclass when preflight fails (nothing changed) or when a step
         fails (the journal is kept and the next run resumes; the partial result is ``error.result``).
         """
-        result = ApplyResult.from_core(self._core.apply(on_event))
-        if result.error is not None:
-            e = result.error
-            exc = from_core(e["kind"], e["message"], e["hint"], e["step"], e["http_status"], e["server_id"], "")
-            exc.result = result  # type: ignore[attr-defined]
-            raise exc
-        return result
+        return _raise_failed(ApplyResult.from_core(self._core.apply(on_event)))
 
     def verify(self) -> VerifyResult:
         """Read-only checks that both sides agree with each other and with the journal, and that
         the credentials work."""
         return VerifyResult.from_core(self._core.verify())
+
+    def status(self) -> Status:
+        """A read-only report of both sides, the journal and every disagreement between them
+        (drift), each line ok, warning or problem with a hint. ``healthy`` is False on any problem."""
+        return Status.from_core(self._core.status())
+
+    def rotate(self, *, nextcloud_client: bool = False, app_password: bool = False, replace_storage: bool = False,
+               confirm: bool = False, openproject_client_id: str = "",
+               openproject_client_secret: "str | _core.Secret | None" = None,
+               on_event: EventCallback | None = None) -> ApplyResult:
+        """Replaces credentials, then verifies.
+
+        ``nextcloud_client``: a new Nextcloud OAuth client, stored in OpenProject (every OpenProject
+        user reconnects to Nextcloud once). ``app_password``: a new app password for the project
+        folders. OpenProject's own OAuth application cannot be regenerated through its API: generate
+        new values with "Replace OAuth values" in OpenProject's storage settings and pass them as
+        ``openproject_client_id`` and ``openproject_client_secret``, or use ``replace_storage`` with
+        ``confirm=True`` (deletes and recreates the storage, losing its file links).
+        """
+        from opnc.errors import ConfirmationRequired
+
+        if replace_storage and not confirm:
+            raise ConfirmationRequired(
+                "replacing the storage deletes it in OpenProject, with its file links and project settings.",
+                hint="confirm with --yes (Python: rotate(replace_storage=True, confirm=True))", step="preflight")
+        secret = _secret(openproject_client_secret, "openproject_client_secret") if openproject_client_secret else None
+        return _raise_failed(ApplyResult.from_core(self._core.rotate(
+            nextcloud_client=nextcloud_client, app_password=app_password, replace_storage=replace_storage,
+            openproject_client_id=openproject_client_id, openproject_client_secret=secret, on_event=on_event)))
+
+    def teardown(self, *, confirm: bool = False, on_event: EventCallback | None = None) -> TeardownResult:
+        """Removes the integration: deletes the storage in OpenProject (its file links go with it,
+        hence ``confirm=True``), resets Nextcloud's integration settings, and archives the journal.
+        Reports what stays on Nextcloud (the OpenProject user, group, team folder and app password)
+        with how to remove it. Running it again changes nothing."""
+        return TeardownResult.from_core(self._core.teardown(delete_storage=confirm, on_event=on_event))
+
+
+def _raise_failed(result: ApplyResult) -> ApplyResult:
+    """Raises the error of a run whose step failed, with the partial result as ``error.result``."""
+    if result.error is not None:
+        e = result.error
+        exc = from_core(e["kind"], e["message"], e["hint"], e["step"], e["http_status"], e["server_id"], "")
+        exc.result = result  # type: ignore[attr-defined]
+        raise exc
+    return result

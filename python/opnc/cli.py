@@ -25,7 +25,7 @@ EXIT_VERIFY = 5
 
 # Options that would carry a secret on the command line, where `ps` shows it to every user.
 _SECRET_ARGUMENTS = ("--openproject-token", "--api-token", "--token", "--nextcloud-password", "--password",
-                     "--openproject-client-secret", "--app-password")
+                     "--openproject-client-secret", "--nextcloud-app-password")
 
 
 class UsageError(Exception):
@@ -115,10 +115,46 @@ def _check_no_secret_arguments(args: argparse.Namespace) -> None:
                              f"environment variable instead.")
 
 
+# integration_setup.sh's variables (nextcloud/integration_openproject) and the options they stand for.
+SETUP_SCRIPT_VARIABLES = {
+    "NEXTCLOUD_HOST": "--nextcloud-url",
+    "OPENPROJECT_HOST": "--openproject-url",
+    "OP_ADMIN_USERNAME": "OpenProject user ('apikey' with an API token)",
+    "OP_ADMIN_PASSWORD": "OpenProject API token or password",
+    "NC_ADMIN_USERNAME": "--nextcloud-user",
+    "NC_ADMIN_PASSWORD": "Nextcloud password",
+    "OPENPROJECT_STORAGE_NAME": "--storage-name",
+    "SETUP_PROJECT_FOLDER": "--project-folders",
+}
+
+
+def _from_setup_script_env(args: argparse.Namespace) -> tuple[str, str, str]:
+    """Fills the options from integration_setup.sh's environment variables; returns the OpenProject
+    user, its token or password, and the Nextcloud password."""
+    env = os.environ
+    missing = [v for v in ("NEXTCLOUD_HOST", "OPENPROJECT_HOST", "OP_ADMIN_USERNAME", "OP_ADMIN_PASSWORD",
+                           "NC_ADMIN_USERNAME", "NC_ADMIN_PASSWORD", "OPENPROJECT_STORAGE_NAME") if not env.get(v)]
+    if missing:
+        raise UsageError("--from-integration-setup-env: missing " + ", ".join(missing))
+    args.nextcloud_url = env["NEXTCLOUD_HOST"]
+    args.openproject_url = env["OPENPROJECT_HOST"]
+    args.nextcloud_user = env["NC_ADMIN_USERNAME"]
+    args.storage_name = env["OPENPROJECT_STORAGE_NAME"]
+    args.project_folders = env.get("SETUP_PROJECT_FOLDER", "").strip().lower() == "true" or args.project_folders
+    return env["OP_ADMIN_USERNAME"], env["OP_ADMIN_PASSWORD"], env["NC_ADMIN_PASSWORD"]
+
+
 def integration_from_args(args: argparse.Namespace) -> Any:
     import opnc
 
     _check_no_secret_arguments(args)
+    if getattr(args, "from_integration_setup_env", False):
+        op_user, token, password = _from_setup_script_env(args)
+        op = opnc.OpenProject(args.openproject_url, token, ca_bundle=args.ca_bundle, user=op_user)
+        nc = opnc.Nextcloud(args.nextcloud_url, args.nextcloud_user, password, ca_bundle=args.ca_bundle)
+        return opnc.Integration(op, nc, storage_name=args.storage_name, project_folders=args.project_folders,
+                                state_dir=args.state_dir, replace_storage=getattr(args, "replace_storage", False),
+                                timeout=args.timeout, wait=args.wait)
     missing = [opt for opt, value in (("--openproject-url", args.openproject_url), ("--nextcloud-url", args.nextcloud_url),
                                       ("--nextcloud-user", args.nextcloud_user)) if not value]
     if missing:
@@ -142,8 +178,8 @@ def exit_code_for(error: BaseException) -> int:
         return EXIT_INVALID_INPUT
     if isinstance(error, errors.VerifyFailed):
         return EXIT_VERIFY
-    if isinstance(error, errors.EnterpriseRequired):
-        # OpenProject refused the storage outright: nothing was created (a precondition, like preflight).
+    if isinstance(error, (errors.EnterpriseRequired, errors.ConfirmationRequired)):
+        # OpenProject refused the storage outright, or the run stopped to ask: nothing was changed.
         return EXIT_PREFLIGHT
     if isinstance(error, errors.Error):
         return EXIT_PREFLIGHT if error.step in ("", "preflight") else EXIT_APPLY
@@ -232,6 +268,66 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_VERIFY
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    status = integration_from_args(args).status()
+    if args.json:
+        _print_json(status.to_dict())
+    else:
+        print(status)
+    return EXIT_OK if status.healthy else EXIT_VERIFY
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from opnc import errors
+
+    if args.openproject_client_id and not args.openproject_client_secret_file:
+        raise UsageError("--openproject-client-id needs --openproject-client-secret-file")
+    secret = None
+    if args.openproject_client_secret_file:
+        secret = _read_secret("--openproject-client-secret-file", args.openproject_client_secret_file,
+                              "OPNC_OPENPROJECT_CLIENT_SECRET", "OpenProject client secret: ", [False])
+    if not (args.nextcloud_client or args.app_password or args.replace_storage or args.openproject_client_id):
+        raise UsageError("choose what to rotate: --nextcloud-client, --app-password, --openproject-client-id with "
+                         "--openproject-client-secret-file, or --replace-storage. OpenProject's own OAuth application "
+                         "cannot be regenerated through its API: use \"Replace OAuth values\" in its storage settings "
+                         "and pass the new values in, or --replace-storage (deletes the storage's file links)")
+    integration = integration_from_args(args)
+    try:
+        result = integration.rotate(nextcloud_client=args.nextcloud_client, app_password=args.app_password,
+                                    replace_storage=args.replace_storage, confirm=args.yes,
+                                    openproject_client_id=args.openproject_client_id or "",
+                                    openproject_client_secret=secret, on_event=_event_printer(args))
+    except errors.Error as e:
+        partial = e.result.to_dict() if getattr(e, "result", None) is not None else None
+        return _report_error(args, e, partial)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+    return EXIT_OK if result.verify is None or result.verify.ok else EXIT_VERIFY
+
+
+def cmd_teardown(args: argparse.Namespace) -> int:
+    from opnc import errors
+
+    integration = integration_from_args(args)
+    try:
+        result = integration.teardown(confirm=args.yes)
+    except errors.ConfirmationRequired as e:
+        if args.json or not sys.stdin.isatty():
+            return _report_error(args, e)
+        print(f"opnc: {e.message}", file=sys.stderr)
+        if input("Delete it? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("opnc: nothing was changed", file=sys.stderr)
+            return EXIT_PREFLIGHT
+        result = integration.teardown(confirm=True)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from opnc.demo import run_demo
 
@@ -260,9 +356,39 @@ def build_parser() -> argparse.ArgumentParser:
                         "(destroys its file links)")
     p.set_defaults(func=cmd_apply)
 
+    p.add_argument("--from-integration-setup-env", action="store_true",
+                   help="read the variables of integration_setup.sh (NEXTCLOUD_HOST, OPENPROJECT_HOST, "
+                        "OP_ADMIN_USERNAME, OP_ADMIN_PASSWORD, NC_ADMIN_USERNAME, NC_ADMIN_PASSWORD, "
+                        "OPENPROJECT_STORAGE_NAME, SETUP_PROJECT_FOLDER)")
+
     p = sub.add_parser("verify", help="check that both sides agree and the credentials work (read only)")
     add_connection_options(p)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("status", help="report both sides, the journal and any drift (read only; exit 5 on drift)")
+    add_connection_options(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("rotate", help="replace credentials: the Nextcloud client, the app password, or "
+                                      "OpenProject's OAuth values")
+    add_connection_options(p)
+    p.add_argument("--nextcloud-client", action="store_true",
+                   help="a new Nextcloud OAuth client, stored in OpenProject (OpenProject users reconnect once)")
+    p.add_argument("--app-password", action="store_true", help="a new app password for the project folders")
+    p.add_argument("--openproject-client-id", metavar="ID",
+                   help="new OpenProject OAuth values made with \"Replace OAuth values\" in OpenProject's UI")
+    p.add_argument("--openproject-client-secret-file", metavar="FILE",
+                   help="file holding that client secret, '-' for standard input")
+    p.add_argument("--replace-storage", action="store_true",
+                   help="delete and recreate the storage (new OAuth values; destroys its file links; needs --yes)")
+    p.add_argument("--yes", action="store_true", help="confirm --replace-storage")
+    p.set_defaults(func=cmd_rotate)
+
+    p = sub.add_parser("teardown", help="remove the integration from both servers and archive the journal")
+    add_connection_options(p)
+    p.add_argument("--yes", action="store_true",
+                   help="confirm deleting the OpenProject storage (and its file links) without asking")
+    p.set_defaults(func=cmd_teardown)
 
     p = sub.add_parser("demo", help="run the whole exchange against the built-in sandbox")
     p.add_argument("--no-project-folders", action="store_true", help="leave out automatically managed project folders")

@@ -184,3 +184,82 @@ class ApplyResult:
         rows = [[s.status, s.name, f"{s.duration_ms:.0f} ms", s.detail] for s in self.steps]
         footer = " ".join(self.notes)
         return _table_html("opnc apply", ["status", "step", "time", "detail"], rows, footer)
+
+
+@dataclass
+class StatusLine:
+    """One line of the status report: ``level`` is ``ok``, ``warning`` or ``problem``."""
+
+    area: str
+    name: str
+    level: str
+    detail: str = ""
+    hint: str = ""
+
+
+@dataclass
+class Status:
+    """The health of an integration: both sides, the journal, and every disagreement (drift)."""
+
+    lines: list[StatusLine]
+
+    @property
+    def healthy(self) -> bool:
+        """True when no line is a problem (warnings are allowed)."""
+        return all(line.level != "problem" for line in self.lines)
+
+    @property
+    def problems(self) -> list[StatusLine]:
+        return [line for line in self.lines if line.level == "problem"]
+
+    @classmethod
+    def from_core(cls, data: dict[str, Any]) -> "Status":
+        return cls([StatusLine(**line) for line in data["lines"]])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "lines": [asdict(line) for line in self.lines]}
+
+    def __str__(self) -> str:
+        marks = {"ok": "ok", "warning": "warn", "problem": "PROBLEM"}
+        rows = [[marks.get(l.level, l.level), l.area, l.name,
+                 l.detail + (f" (hint: {l.hint})" if l.hint and l.level != "ok" else "")] for l in self.lines]
+        head = "Status: healthy." if self.healthy else f"Status: {len(self.problems)} problem(s)."
+        return "\n".join([head, *_aligned(rows)])
+
+    def _repr_html_(self) -> str:
+        rows = [[l.level, l.area, l.name, l.detail, "" if l.level == "ok" else l.hint] for l in self.lines]
+        return _table_html("opnc status", ["level", "area", "item", "detail", "hint"], rows)
+
+
+@dataclass
+class TeardownResult:
+    """What :meth:`opnc.Integration.teardown` removed, and what stays with how to remove it."""
+
+    changed: bool
+    removed: list[str]
+    remaining: list[str]
+    notes: list[str]
+    archived_journal: str = ""
+
+    @classmethod
+    def from_core(cls, data: dict[str, Any]) -> "TeardownResult":
+        return cls(bool(data["changed"]), list(data["removed"]), list(data["remaining"]), list(data["notes"]),
+                   data.get("archived_journal", ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        lines = ["Teardown: removed" if self.changed else "Teardown: nothing left to remove."]
+        lines += [f"  - {r}" for r in self.removed]
+        if self.remaining:
+            lines.append("Still on the servers (remove by hand if wanted):")
+            lines += [f"  - {r}" for r in self.remaining]
+        lines += [f"Note: {n}" for n in self.notes]
+        if self.archived_journal:
+            lines.append(f"The journal was archived as {self.archived_journal}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = [["removed", r] for r in self.removed] + [["remaining", r] for r in self.remaining]
+        return _table_html("opnc teardown", ["", "what"], rows, " ".join(self.notes))

@@ -250,3 +250,16 @@ TEST_CASE("project folders in use are kept when not asked for", "[convergence]")
     CHECK_FALSE(d->changes());
     REQUIRE_FALSE(d->notes.empty());
 }
+
+TEST_CASE("an app password rotated outside opnc is replaced by a new one", "[convergence]") {
+    Finished f(true);
+    f.facts.app_password_rejected = true;
+    auto d = decide(f.facts, f.journal, input(true));
+    REQUIRE(d);
+    REQUIRE(d->configure_nextcloud);
+    CHECK(d->configure_nextcloud->method == NextcloudSetupPlan::Method::patch);
+    CHECK_FALSE(d->configure_nextcloud->send_client);
+    CHECK(d->configure_nextcloud->setup_app_password);
+    CHECK_FALSE(d->configure_nextcloud->setup_project_folder);
+    CHECK(names(*d) == std::vector<std::string>{"configure_nextcloud", "set_app_password"});
+}

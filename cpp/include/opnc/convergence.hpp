@@ -30,6 +30,7 @@ struct Facts {
     bool project_folder_entities = false;        // project-folder-status: user, group and team folder exist
     bool nextcloud_points_here = false;          // Nextcloud's stored OpenProject URL is this OpenProject
     std::string nextcloud_openproject_url;       // as stored (for messages)
+    bool app_password_rejected = false;          // Nextcloud refuses the journal's app password
 };
 
 // How configure_nextcloud talks to Nextcloud's /setup.

@@ -28,7 +28,8 @@ inline constexpr const char* verify = "verify";
 
 struct OpenProjectEndpoint {
     std::string url;
-    Secret api_token;
+    Secret api_token;  // an API token; or a password when `user` is a login name
+    std::string user = "apikey";
 };
 
 struct NextcloudEndpoint {
@@ -115,6 +116,45 @@ struct ApplyResult {
     std::optional<Error> error;  // set when a step failed; the journal is kept and a rerun resumes
 };
 
+// One line of the status report: `level` is ok, warning or problem.
+struct StatusLine {
+    std::string area;  // "openproject", "nextcloud", "journal"
+    std::string name;
+    std::string level;
+    std::string detail;
+    std::string hint;
+};
+
+struct Status {
+    std::vector<StatusLine> lines;
+    // No line is a problem (warnings are allowed).
+    bool healthy() const;
+};
+
+struct TeardownOptions {
+    // Deleting the OpenProject storage removes its file links: the caller confirms it explicitly.
+    bool delete_storage = false;
+};
+
+struct TeardownResult {
+    bool changed = false;
+    std::vector<std::string> removed;    // what this run deleted or reset
+    std::vector<std::string> remaining;  // what is left on the servers, each with how to remove it
+    std::vector<std::string> notes;
+    std::string archived_journal;        // path of the archived journal, or empty
+};
+
+// Credentials to rotate. OpenProject's own OAuth application cannot be regenerated through its
+// API: either take in values an admin generated in OpenProject's UI ("Replace OAuth values"), or
+// replace the whole storage (destroys its file links).
+struct RotateOptions {
+    bool nextcloud_client = false;  // a new Nextcloud OAuth client, pushed into OpenProject
+    bool app_password = false;      // a new app password for user OpenProject, stored in OpenProject
+    bool replace_storage = false;   // delete and recreate the storage (needs explicit confirmation)
+    std::string openproject_client_id;  // new values from OpenProject's UI, given together
+    Secret openproject_client_secret;
+};
+
 struct Event {
     enum class Type { step_started, step_finished, step_skipped, step_failed, note };
     Type type;
@@ -141,12 +181,21 @@ public:
     Result<ApplyResult> apply(const EventSink& on_event = {});
     // Read-only consistency and credential checks of both sides and the journal.
     Result<VerifyResult> verify();
+    // Read-only report of both sides, the journal and every disagreement (drift) between them.
+    Result<Status> status();
+    // Removes the integration: the storage in OpenProject (only with delete_storage), Nextcloud's
+    // integration settings (DELETE /setup), then archives the journal. A second run changes nothing.
+    Result<TeardownResult> teardown(const TeardownOptions& options, const EventSink& on_event = {});
+    // Replaces credentials (see RotateOptions), then verifies. Like apply, a failed step comes back
+    // inside ApplyResult::error and the next apply resumes.
+    Result<ApplyResult> rotate(const RotateOptions& options, const EventSink& on_event = {});
 
     // The journal file of this integration (it may not exist yet).
     std::string journal_path() const;
 
+    struct Impl;  // opaque: defined in integration.cpp
+
 private:
-    struct Impl;
     explicit Integration(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -118,8 +118,10 @@ std::vector<ConstraintViolation> openproject_violations(const Error& error);
 class OpenProjectClient {
 public:
     // `base` is OpenProject's root URL (sub-path kept). `transport` is shared and thread-safe.
+    // With Basic, `basic_user` is "apikey" for an API token; a login name makes `api_token` that
+    // user's password (what integration_setup.sh's OP_ADMIN_USERNAME/OP_ADMIN_PASSWORD allow).
     OpenProjectClient(std::shared_ptr<Transport> transport, Url base, Secret api_token,
-                      OpenProjectAuth auth = OpenProjectAuth::api_key_basic);
+                      OpenProjectAuth auth = OpenProjectAuth::api_key_basic, std::string basic_user = "apikey");
 
     const Url& base_url() const noexcept { return base_; }
 
@@ -173,6 +175,7 @@ private:
     Url base_;
     Secret api_token_;
     OpenProjectAuth auth_;
+    std::string basic_user_;
 };
 
 }  // namespace opnc

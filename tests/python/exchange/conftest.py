@@ -56,7 +56,7 @@ class OpncRunner:
                 if value is not None:
                     m.setenv(key, value)
             out, err = io.StringIO(), io.StringIO()
-            argv = list(args) + (["--json"] if json_output and args and args[0] in ("plan", "apply", "verify") else [])
+            argv = list(args) + (["--json"] if json_output and args and args[0] in ("plan", "apply", "verify", "status", "rotate", "teardown") else [])
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = cli.main(argv)
         return CliRun(code, out.getvalue(), err.getvalue())
