@@ -401,7 +401,9 @@ struct Integration::Impl {
                 r.openproject_client_secret = created->openproject_client_secret;
                 r.nextcloud_configured_with.clear();
                 r.app_password_in_openproject = false;
-                r.pending_step.clear();
+                // The next step's marker goes in the same durable write: one fsync round fewer on
+                // the critical path (configure_nextcloud then finds it already set).
+                r.pending_step = d.configure_nextcloud ? step::configure_nextcloud : "";
                 r.last_step = step::create_storage;
             }, step::create_storage); !ok)
             return std::unexpected(ok.error());
@@ -427,9 +429,11 @@ struct Integration::Impl {
             if (plan.setup_project_folder) v.setup_project_folder = true;
             if (plan.setup_app_password) v.setup_app_password = true;
         }
-        if (auto ok = record(journal, [](JournalRecord& r) { r.pending_step = step::configure_nextcloud; },
-                             step::configure_nextcloud); !ok)
-            return std::unexpected(ok.error());
+        if (before.pending_step != step::configure_nextcloud) {
+            if (auto ok = record(journal, [](JournalRecord& r) { r.pending_step = step::configure_nextcloud; },
+                                 step::configure_nextcloud); !ok)
+                return std::unexpected(ok.error());
+        }
 
         auto answer = nc_client.setup(method, v, p.app_version);
         if (!answer) {
@@ -554,7 +558,9 @@ struct Integration::Impl {
                 c.authorize_endpoint = nc_url.join("/index.php/apps/oauth2/authorize");
                 c.client_id = r.nextcloud_client_id;
                 c.client_secret = r.nextcloud_client_secret;
-                return oauth::probe_client(c, *transport);
+                oauth::ProbeOptions o;
+                o.registration_only = true;  // Nextcloud's token endpoint cannot tell (contract §11.4)
+                return oauth::probe_client(c, *transport, o);
             });
         }
         std::future<Result<DavLogin>> dav;

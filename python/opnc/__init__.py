@@ -31,6 +31,9 @@ _LAZY: dict[str, str] = {
     "VerifyResult": "opnc.results",
     "Status": "opnc.results",
     "TeardownResult": "opnc.results",
+    "apply_many": "opnc.batch",
+    "BatchResult": "opnc.batch",
+    "PairResult": "opnc.batch",
 }
 
 

@@ -244,6 +244,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     from opnc import errors
 
+    if getattr(args, "batch", None):
+        from opnc.batch_cli import run_batch
+
+        return run_batch(args)
     integration = integration_from_args(args)
     try:
         result = integration.apply(on_event=_event_printer(args))
@@ -354,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace-storage", action="store_true",
                    help="allow deleting an existing storage for this Nextcloud whose secrets opnc does not hold "
                         "(destroys its file links)")
+    from opnc import batch_cli
+
+    batch_cli.add_batch_arguments(p)
     p.set_defaults(func=cmd_apply)
 
     p.add_argument("--from-integration-setup-env", action="store_true",

@@ -64,6 +64,8 @@ Result<ProbeResult> probe_authorize(const ClientConfig& config, Transport& trans
 
 Result<ProbeResult> probe_client(const ClientConfig& config, Transport& transport, const ProbeOptions& options) {
     if (auto valid = config.validate(); !valid) return std::unexpected(valid.error());
+    if (options.registration_only && !config.authorize_endpoint.empty())
+        return probe_authorize(config, transport, options, "not asked: it looks a code up before the client");
 
     HttpRequest request;
     request.method = "POST";

@@ -45,6 +45,11 @@ struct ProbeOptions {
     // checked for presence only, before the client). Empty: config.redirect_uri, else a placeholder.
     std::string redirect_uri;
     std::chrono::milliseconds timeout{0};
+    // For a server known to look a code up before it checks the client (Nextcloud's oauth2 app):
+    // skip the token endpoint and only ask the authorize endpoint whether the client id is
+    // registered. One request instead of two (so verify stays one round), and no failed attempt for
+    // the server's brute-force protection to count.
+    bool registration_only = false;
 };
 
 // Errors (connection failures, 5xx, 429) are values: only an answer that was obtained can be
