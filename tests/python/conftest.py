@@ -24,10 +24,10 @@ from opnc.sandbox.server import EmulatorServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # An installed opnc registers the plugin through its pytest11 entry point ("opnc_sandbox");
+    # An installed opnc registers the plugin through its pytest11 entry point (named after the module);
     # a source checkout on PYTHONPATH does not, so register it here exactly once.
-    if not config.pluginmanager.has_plugin("opnc_sandbox"):
-        config.pluginmanager.register(importlib.import_module("opnc.sandbox.pytest_plugin"), "opnc_sandbox")
+    if not config.pluginmanager.has_plugin("opnc.sandbox.pytest_plugin"):
+        config.pluginmanager.import_plugin("opnc.sandbox.pytest_plugin")
 
 
 @pytest.fixture

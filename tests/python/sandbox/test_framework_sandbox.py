@@ -283,7 +283,7 @@ def test_plugin_enabled_with_pytest_plugins_in_conftest(tmp_path: Path) -> None:
 
 
 def test_without_the_plugin_the_fixture_is_missing(tmp_path: Path) -> None:
-    result = run_user_suite(tmp_path, ["-p", "no:opnc_sandbox"])  # also when opnc is installed
+    result = run_user_suite(tmp_path, ["-p", "no:opnc.sandbox.pytest_plugin"])  # also when opnc is installed
     assert result.returncode == 1
     assert "fixture 'opnc_sandbox' not found" in result.stdout
 
