@@ -7,12 +7,7 @@ namespace opnc {
 namespace {
 
 Error preflight_error(ErrorKind kind, std::string message, std::string hint) {
-    Error e;
-    e.kind = kind;
-    e.step = step::preflight;
-    e.message = std::move(message);
-    e.hint = std::move(hint);
-    return e;
+    return make_error(kind, std::move(message), std::move(hint), step::preflight);
 }
 
 }  // namespace

@@ -59,12 +59,7 @@ Error with_step(Error e, std::string_view step_name) {
 }
 
 Error preflight_failure(ErrorKind kind, std::string message, std::string hint) {
-    Error e;
-    e.kind = kind;
-    e.step = step::preflight;
-    e.message = std::move(message);
-    e.hint = std::move(hint);
-    return e;
+    return make_error(kind, std::move(message), std::move(hint), step::preflight);
 }
 
 // Two URLs name the same server when their normalised forms agree ("https://x/" == "https://x").
@@ -956,14 +951,8 @@ Result<ApplyResult> Integration::rotate(const RotateOptions& options, const Even
     if (!session) return std::unexpected(session.error());
     auto& [s, p] = *session;
     Decision d = p.decision;
-    const JournalRecord rec = s.journal.record();
-    auto fail_rotate = [&](ErrorKind kind, std::string message, std::string hint) -> Result<ApplyResult> {
-        Error e;
-        e.kind = kind;
-        e.step = step::preflight;
-        e.message = std::move(message);
-        e.hint = std::move(hint);
-        return std::unexpected(e);
+    auto fail_rotate = [](ErrorKind kind, std::string message, std::string hint) -> Result<ApplyResult> {
+        return fail(kind, std::move(message), std::move(hint), step::preflight);
     };
     if ((options.nextcloud_client || options.app_password) && !d.holds_secrets && !options.replace_storage)
         return fail_rotate(ErrorKind::confirmation_required,
@@ -1018,7 +1007,6 @@ Result<ApplyResult> Integration::rotate(const RotateOptions& options, const Even
         if (d.store_nextcloud_client) d.steps.push_back({step::store_nextcloud_client, "rotate", {}});
         if (d.set_app_password) d.steps.push_back({step::set_app_password, "rotate", {}});
     }
-    (void)rec;
     run_steps(m, s.journal, p, d, result, true);
     return result;
 }

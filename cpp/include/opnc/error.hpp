@@ -52,12 +52,17 @@ struct Error {
 template <class T>
 using Result = std::expected<T, Error>;
 
-inline std::unexpected<Error> fail(ErrorKind kind, std::string message, std::string hint = {}) {
+inline Error make_error(ErrorKind kind, std::string message, std::string hint = {}, std::string step = {}) {
     Error e;
     e.kind = kind;
     e.message = std::move(message);
     e.hint = std::move(hint);
-    return std::unexpected<Error>(std::move(e));
+    e.step = std::move(step);
+    return e;
+}
+
+inline std::unexpected<Error> fail(ErrorKind kind, std::string message, std::string hint = {}, std::string step = {}) {
+    return std::unexpected<Error>(make_error(kind, std::move(message), std::move(hint), std::move(step)));
 }
 
 }  // namespace opnc
