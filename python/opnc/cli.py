@@ -265,6 +265,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     result = integration_from_args(args).verify()
+    if args.user_flow:
+        from opnc import user_flow
+
+        result.checks += user_flow.run_for_cli(args).checks
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -370,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check that both sides agree and the credentials work (read only)")
     add_connection_options(p)
+    p.add_argument("--user-flow", action="store_true",
+                   help="also connect a test user both ways through the OAuth flows (sandbox only: real servers "
+                        "need a browser)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("status", help="report both sides, the journal and any drift (read only; exit 5 on drift)")

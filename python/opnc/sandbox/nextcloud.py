@@ -10,7 +10,15 @@ Served routes (``<nc>`` is ``base_url``):
   ``sign-term-of-service``;
 - ``/index.php/apps/oauth2/authorize`` and ``/index.php/apps/oauth2/api/v1/token``;
 - ``/remote.php/dav`` (and ``/remote.php/webdav``): HEAD, GET, OPTIONS, PROPFIND with Basic auth;
-- ``/index.php/login``: a stand-in login page, the target of the framework's 303.
+- ``/index.php/login``: a stand-in login page, the target of the framework's 303;
+- ``/index.php/login/flow``: the page where a logged-in user grants an OAuth client, and the grant
+  (``nextcloud_login_flow``);
+- ``/index.php/apps/integration_openproject/op-oauth-url`` and ``oauth-redirect``: a user connects to
+  OpenProject (``nextcloud_openproject_oauth``).
+
+Browser sessions come from the test-only login ``POST /_sandbox/login {"user": "<uid>"}`` (loopback
+only, ``login.py``): its cookie makes later requests count as that user's, where no
+``Authorization`` header is sent.
 
 Configuration (:class:`NextcloudConfig`, changeable at runtime with ``configure(**changes)``, i.e.
 ``POST /_sandbox/config``): server version, app version (``"3.1.1"`` by default, ``"2.8.1"`` and
@@ -50,7 +58,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from opnc.sandbox import nextcloud_login_flow
 from opnc.sandbox.app import Request, Response
+from opnc.sandbox.login import LOGIN_PATH, TestSessions
 from opnc.sandbox.nextcloud_accounts import (
     OPENPROJECT_ENTITY,
     Accounts,
@@ -72,6 +82,7 @@ from opnc.sandbox.nextcloud_http import (
 )
 from opnc.sandbox.nextcloud_integration import Integration
 from opnc.sandbox.nextcloud_oauth2 import OAuth2
+from opnc.sandbox.nextcloud_openproject_oauth import OpenProjectUserOAuth, PreparedExchange
 from opnc.sandbox.nextcloud_outbound import Outbound
 from opnc.sandbox.nextcloud_versions import AppVersion
 
@@ -79,6 +90,10 @@ APP_PREFIX = "/index.php/apps/integration_openproject"
 PRETTY_APP_PREFIX = "/apps/integration_openproject"
 OAUTH2_PREFIX = "/index.php/apps/oauth2"
 CONTROL_PREFIX = "/_sandbox/nextcloud"
+SESSION_COOKIE = "nc_session_id"
+# What a new user finds in the home folder (a small part of Nextcloud's default skeleton):
+# (name, content type; None for a folder).
+USER_SKELETON: tuple[tuple[str, str | None], ...] = (("Documents/", None), ("Readme.md", "text/markdown"))
 
 
 @dataclass
@@ -106,6 +121,7 @@ class _Caller:
     """Who the request is from, after Nextcloud's login checks."""
     uid: str | None = None
     bad_credentials: bool = False  # Basic credentials were sent and were wrong
+    session: Any = None  # the browser session (login.Session) when the caller used one
 
 
 class NextcloudApp:
@@ -120,6 +136,7 @@ class NextcloudApp:
         self._clock_offset = 0.0
         self._lock = threading.RLock()
         self._ledger = SecretLedger()
+        self.sessions = TestSessions(SESSION_COOKIE, self._ledger.record)
         self._build_state()
 
     # --- App interface --------------------------------------------------------------------------
@@ -160,6 +177,7 @@ class NextcloudApp:
                 "groupfolders": self.config.groupfolders,
                 "maintenance": self.config.maintenance,
                 "clock_offset_s": self._clock_offset,
+                "sessions": self.sessions.count(),
                 **integration,
                 **oauth,
                 "users": [{"id": u.uid, "admin": accounts.is_admin(u.uid),
@@ -192,6 +210,9 @@ class NextcloudApp:
             return self._integration_route(request, path[len(APP_PREFIX):])
         if self.config.pretty_urls and path.startswith(PRETTY_APP_PREFIX + "/"):
             return self._integration_route(request, path[len(PRETTY_APP_PREFIX):])
+        if path == nextcloud_login_flow.LOGIN_FLOW_PATH:
+            with self._lock:
+                return nextcloud_login_flow.handle(request, self._caller(request).session, self.oauth2, self.base_url)
         if path in ("/index.php/login", "/login"):
             return html_response(200, "<!DOCTYPE html><html><head><title>Login – Nextcloud</title></head>"
                                       "<body><form method=\"post\"></form></body></html>")
@@ -212,6 +233,9 @@ class NextcloudApp:
             self.accounts, self.oauth2, Outbound(self.config.outbound_timeout_s), self._ledger,
             version=lambda: AppVersion.parse(self.config.app_version), options=lambda: self.config,
             ca_bundle=lambda: self.ca_bundle)
+        self.openproject_oauth = OpenProjectUserOAuth(self.integration, self._ledger, self._lock, self.clock,
+                                                      lambda: self.base_url, lambda: self.ca_bundle)
+        self.sessions.reset()
         self._clock_offset = 0.0
 
     @property
@@ -234,6 +258,10 @@ class NextcloudApp:
         bearer = parse_bearer(header)
         if bearer is not None:
             return _Caller(self.accounts.login_bearer(bearer))
+        if header is None:
+            session = self.sessions.session(request)
+            if session is not None and session.user in self.accounts.users:
+                return _Caller(session.user, session=session)
         return _Caller()
 
     # --- status.php and OCS ---------------------------------------------------------------------
@@ -333,15 +361,19 @@ class NextcloudApp:
 
     def _propfind(self, request: Request, uid: str) -> Response:
         path = request.path if request.path.endswith("/") else request.path + "/"
-        entries = [path]
+        entries: list[tuple[str, str | None]] = [(path, None)]  # (href, content type; None: a folder)
         if path == f"/remote.php/dav/files/{uid}/":
+            if uid != OPENPROJECT_ENTITY:  # the system user gets no skeleton
+                entries += [(path + name, content_type) for name, content_type in USER_SKELETON]
             for folder in self.accounts.team_folders.values():
                 if any(uid in self.accounts.groups[g].members for g in folder.groups if g in self.accounts.groups):
-                    entries.append(f"{path}{folder.mount_point}/")
+                    entries.append((f"{path}{folder.mount_point}/", None))
         responses = "".join(
-            f"<d:response><d:href>{href}</d:href><d:propstat><d:prop><d:resourcetype><d:collection/>"
-            f"</d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
-            for href in entries)
+            f"<d:response><d:href>{href}</d:href><d:propstat><d:prop>"
+            + ("<d:resourcetype><d:collection/></d:resourcetype>" if content_type is None else
+               f"<d:resourcetype/><d:getcontenttype>{content_type}</d:getcontenttype>")
+            + "</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+            for href, content_type in entries)
         body = (f'<?xml version="1.0"?>\n<d:multistatus xmlns:d="DAV:" xmlns:s="http://sabredav.org/ns" '
                 f'xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">{responses}</d:multistatus>\n')
         return Response(207, body.encode("utf-8"), [("Content-Type", "application/xml; charset=utf-8")])
@@ -357,7 +389,13 @@ class NextcloudApp:
                 if request.method != "GET":
                     return method_not_allowed()
                 caller = self._caller(request)
-                return self.oauth2.authorize(request, caller.uid, self.base_url)
+                answer = self.oauth2.authorize(request, caller.uid, self.base_url)
+                location = dict((k.lower(), v) for k, v in answer.headers).get("location", "")
+                to_login_flow = location.startswith(self.base_url + nextcloud_login_flow.LOGIN_FLOW_PATH)
+                if caller.session is not None and to_login_flow:
+                    nextcloud_login_flow.remember_authorization(caller.session, request.query_one("client_id") or "",
+                                                                request.query_one("state") or "")
+                return answer
         return not_found_page()
 
     # --- integration_openproject ----------------------------------------------------------------
@@ -371,6 +409,8 @@ class NextcloudApp:
         "/check-config": (("GET",), "public", False, lambda v: True),
         "/is-valid-op-instance": (("POST",), "user", True, lambda v: True),
         "/sign-term-of-service": (("POST",), "admin", False, lambda v: v.has_terms_of_service_route),
+        "/op-oauth-url": (("GET",), "user", False, lambda v: True),
+        "/oauth-redirect": (("GET",), "user", False, lambda v: True),
     }
 
     def _integration_route(self, request: Request, route: str) -> Response:
@@ -389,6 +429,16 @@ class NextcloudApp:
             if refusal is not None:
                 return refusal
             return self.integration.is_valid_op_instance(_body_value(request, "url"))
+        if route == "/oauth-redirect":
+            # The checks under the lock, the exchange with OpenProject without it.
+            with self._lock:
+                refusal = self._refuse(request, access, csrf)
+                if refusal is not None:
+                    return refusal
+                prepared = self.openproject_oauth.prepare(self._caller(request).uid or "", request)
+            if isinstance(prepared, PreparedExchange):
+                return self.openproject_oauth.complete(prepared)
+            return prepared
         with self._lock:
             refusal = self._refuse(request, access, csrf)
             if refusal is not None:
@@ -403,6 +453,8 @@ class NextcloudApp:
                 return self.integration.project_folder_status()
             if route == "/sign-term-of-service":
                 return self.integration.sign_terms_of_service()
+            if route == "/op-oauth-url":
+                return self.openproject_oauth.authorization_url(self._caller(request).uid or "")
             if request.method == "DELETE":
                 prepared = self.integration.delete_setup()
             elif request.method == "POST":
@@ -430,6 +482,9 @@ class NextcloudApp:
     # --- control API extras ---------------------------------------------------------------------
 
     def _control(self, request: Request) -> Response:
+        if request.path == LOGIN_PATH:  # loopback only: the server answers others itself
+            with self._lock:
+                return self.sessions.login(request, lambda uid: uid if uid in self.accounts.users else None)
         route = request.path[len(CONTROL_PREFIX):] if request.path.startswith(CONTROL_PREFIX + "/") else None
         if route is None or request.method != "POST":
             return Response.json(404, {"error": "not_found", "path": request.path})

@@ -11,7 +11,11 @@ Besides the App interface (handle, state, reset, configure, config, base_url, ca
 offers ``issued_secrets()`` for leak scans, ``fault_body()`` for the server's injected faults,
 ``enable_in_project()`` (what the admin UI does; API v3 cannot) and an injectable ``clock``.
 Web routes that need a browser login (``/oauth/authorize``, ``/oauth_clients/...``) accept the
-caller's API token instead (``_logged_in``), which is where a test-only login can plug in.
+session cookie of the test-only login ``POST /_sandbox/login {"user": "<login>"}`` (``login.py``),
+or the caller's API token instead (``_logged_in``); API v3 accepts the session cookie together with
+``X-Requested-With: XMLHttpRequest``, as the web frontend sends it. ``GET
+/api/v3/storages/{id}/files`` lists the caller's files with the caller's Nextcloud token
+(``openproject_files``).
 
 Where the contract marks a behaviour **unverified**, the emulator picks one answer (a client must
 tolerate the others):
@@ -49,7 +53,9 @@ from opnc.sandbox.app import Request, Response
 from opnc.sandbox.openproject_errors import (
     HAL_JSON, hal_error, invalid_request_body, missing_content_type, missing_permission, not_found,
     type_not_supported, unauthenticated)
+from opnc.sandbox.login import LOGIN_PATH, TestSessions
 from opnc.sandbox.openproject_connections import NextcloudConnections
+from opnc.sandbox.openproject_files import StorageFiles
 from opnc.sandbox.openproject_oauth import DoorkeeperProvider
 from opnc.sandbox.openproject_probes import NextcloudProbe
 from opnc.sandbox.openproject_model import Caller, Settings, iso8601, parse_version
@@ -59,6 +65,7 @@ ADMIN_ID = 1
 USER_ID = 2
 ANONYMOUS_ID = 3
 JSON_TYPES = ("application/json", "application/hal+json")
+SESSION_COOKIE = "_open_project_session"  # the name of the Rails session cookie
 
 
 @dataclass
@@ -117,6 +124,7 @@ _API_ROUTES: list[tuple[str, re.Pattern[str], _Endpoint]] = [
         ("PATCH", r"/api/v3/storages/(\d+)",
          lambda app, ids, rq, caller, st: app.storages.update(ids[0], rq, caller, st)),
         ("DELETE", r"/api/v3/storages/(\d+)", lambda app, ids, rq, caller, st: app.storages.delete(ids[0], caller)),
+        ("GET", r"/api/v3/storages/(\d+)/files", lambda app, ids, rq, caller, st: app.files.list(ids[0], caller)),
         ("POST", r"/api/v3/storages/(\d+)/oauth_client_credentials",
          lambda app, ids, rq, caller, st: app.storages.store_client(ids[0], rq, caller)),
         ("GET", r"/api/v3/oauth_applications/(\d+)",
@@ -155,8 +163,10 @@ class OpenProjectApp:
             lambda: self.base_url, self._user_title)
         self.connections = NextcloudConnections(
             self._lock, self.storages, lambda: self.clock(), lambda: NextcloudProbe(self.ca_bundle),
-            lambda: self.base_url)
+            lambda: self.base_url, lambda: self.ca_bundle)
         self.storages.live_states = self.connections.authorization_states
+        self.files = StorageFiles(self.storages, self.connections, lambda: self.ca_bundle)
+        self.sessions = TestSessions(SESSION_COOKIE, self.storages.record_secret)
 
     # --- configuration ---
 
@@ -211,6 +221,11 @@ class OpenProjectApp:
         """The caller of an API v3 request, or the 401 answer."""
         header = request.headers.get("Authorization")
         if not header:
+            # The web frontend calls API v3 with its session cookie; like upstream, the session
+            # counts only with the X-Requested-With header (a CSRF guard).
+            session_user = self._session_user(request)
+            if session_user is not None and request.headers.get("X-Requested-With") == "XMLHttpRequest":
+                return self._caller(session_user)
             return unauthenticated("Basic") if self.config.login_required else self._anonymous()
         scheme, _, value = header.strip().partition(" ")
         value = value.strip()
@@ -234,12 +249,25 @@ class OpenProjectApp:
         return unauthenticated("Basic")
 
     def _logged_in(self, request: Request) -> Caller | None:
-        """Who is logged in on the web routes (/oauth/authorize, /oauth_clients/...). A browser
-        session in the real server; here the caller's API token (Basic apikey or Bearer) stands in."""
-        caller = self._authenticate(request) if request.headers.get("Authorization") else None
+        """Who is logged in on the web routes (/oauth/authorize, /oauth_clients/...): the browser
+        session of the test login (``/_sandbox/login``); the caller's API token (Basic apikey or
+        Bearer) also stands in for one."""
+        if not request.headers.get("Authorization"):
+            session_user = self._session_user(request)
+            return self._caller(session_user) if session_user is not None else None
+        caller = self._authenticate(request)
         if isinstance(caller, Caller) and not caller.anonymous:
             return caller
         return None
+
+    def _session_user(self, request: Request) -> _User | None:
+        login = self.sessions.user(request)
+        user = next((u for u in self._users().values() if u.login == login), None) if login else None
+        return user if user is not None and user.status == "active" else None
+
+    def _login_by_name(self, login: str) -> str | None:
+        user = next((u for u in self._users().values() if u.login == login), None)
+        return user.login if user is not None and user.status == "active" else None
 
     def _login_redirect(self, request: Request) -> Response:
         back_url = quote(request.raw_target or request.path, safe="")
@@ -248,6 +276,8 @@ class OpenProjectApp:
     # --- the App interface ---
 
     def handle(self, request: Request) -> Response:
+        if request.path == LOGIN_PATH:  # loopback only: the server answers others itself
+            return self.sessions.login(request, self._login_by_name)
         path = _normalise_path(request.path)
         if path == "/api/v3" or path.startswith("/api/v3/"):
             return self._handle_api(request, path)
@@ -399,6 +429,12 @@ class OpenProjectApp:
                      "revoked": t.revoked, "expired": now >= t.created_at + t.expires_in}
                     for t in self.oauth.tokens.values()],
                 "last_oauth_client_flash": self.connections.last_flash,
+                "last_oauth_exchange_refusal": self.connections.last_exchange_refusal,
+                "nextcloud_user_tokens": [
+                    {"storage_id": c.storage_id, "user_id": user_id}
+                    for c in sorted(self.storages.clients.values(), key=lambda c: c.id)
+                    for user_id in sorted(c.user_tokens)],
+                "sessions": self.sessions.count(),
                 "project_storages": [
                     {"id": p.id, "storage_id": p.storage_id, "project_id": p.project_id,
                      "project_folder_mode": p.project_folder_mode}
@@ -410,6 +446,7 @@ class OpenProjectApp:
             self.storages.reset()
             self.oauth.reset()
             self.connections.reset()
+            self.sessions.reset()
 
     def issued_secrets(self) -> list[str]:
         with self._lock:

@@ -3,8 +3,10 @@
 ``GET /oauth_clients/<client_id>/ensure_connection?storage_id=&destination_url=`` sends a user who
 has no Nextcloud token to Nextcloud's authorize page, remembering the destination in the cookie
 ``oauth_state_<nonce>``; ``GET /oauth_clients/<client_id>/callback?code=&state=`` exchanges the code
-at Nextcloud's token endpoint and stores the user's tokens on the storage's OAuth client. Replacing
-the client credentials or deleting the storage drops those tokens.
+at Nextcloud's token endpoint with opnc's OAuth engine (``oauth_exchange``) and stores the user's
+tokens on the storage's OAuth client; ``user_access_token`` hands a user's (refreshed) token to the
+file listing (``openproject_files``). Replacing the client credentials or deleting the storage
+drops those tokens.
 
 When a storage is rendered for a user who holds a token, OP checks the connection live
 (``authorization_states``): it refreshes the token when it expires within 10 s (Nextcloud's refresh
@@ -25,27 +27,18 @@ import json
 import threading
 import uuid
 from typing import Callable
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from opnc.sandbox.app import Request, Response
-from opnc.sandbox.openproject_probes import NextcloudProbe
+from opnc.sandbox.login import request_cookies
+from opnc.sandbox.oauth_exchange import Refusal, exchange_code
+from opnc.sandbox.openproject_probes import NextcloudProbe, join_path
 from opnc.sandbox.openproject_model import NextcloudUserToken
 from opnc.sandbox.openproject_storages import StorageService
 
 STATE_COOKIE_MAX_AGE_S = 3600
 REFRESH_MARGIN_S = 10  # OP refreshes a token that expires within this many seconds
-
-
-def _cookies(request: Request) -> dict[str, str]:
-    jar: dict[str, str] = {}
-    for name, value in request.headers.items():
-        if name.lower() != "cookie":
-            continue
-        for pair in value.split(";"):
-            key, sep, item = pair.strip().partition("=")
-            if sep:
-                jar[key] = unquote(item)
-    return jar
+NEXTCLOUD_TOKEN_PATH = "index.php/apps/oauth2/api/v1/token"
 
 
 def _redirect(location: str, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -54,16 +47,22 @@ def _redirect(location: str, headers: list[tuple[str, str]] | None = None) -> Re
 
 class NextcloudConnections:
     def __init__(self, lock: threading.RLock, storages: StorageService, clock: Callable[[], float],
-                 probe_factory: Callable[[], NextcloudProbe], base_url: Callable[[], str]) -> None:
+                 probe_factory: Callable[[], NextcloudProbe], base_url: Callable[[], str],
+                 ca_bundle: Callable[[], str | None] = lambda: None) -> None:
         self.lock = lock
+        self.ca_bundle = ca_bundle
         self.storages = storages
         self.clock = clock
         self.probe_factory = probe_factory
         self.base_url = base_url
         self.last_flash: str | None = None
+        # Why the last code exchange failed (an RFC 6749 error code, no secret): the flash alone
+        # does not tell a wrong client secret from a used code.
+        self.last_exchange_refusal: str | None = None
 
     def reset(self) -> None:
         self.last_flash = None
+        self.last_exchange_refusal = None
 
     def callback_url(self, client_id: str) -> str:
         return f"{self.base_url()}/oauth_clients/{client_id}/callback"
@@ -91,7 +90,7 @@ class NextcloudConnections:
 
     def callback(self, request: Request, client_id: str, user_id: int, admin: bool) -> Response:
         state = request.query_one("state") or ""
-        cookie = _cookies(request).get(f"oauth_state_{state}") if state else None
+        cookie = request_cookies(request).get(f"oauth_state_{state}") if state else None
         try:
             remembered = json.loads(cookie) if cookie else None
         except ValueError:
@@ -120,14 +119,21 @@ class NextcloudConnections:
                 return _redirect(failure_target, clear_cookie)
             host = self.storages.storages[client.storage_id].host or ""
             client_pk, client_secret = client.id, client.client_secret
-        tokens = self.probe_factory().exchange_code(host, client_id, client_secret, code, self.callback_url(client_id))
-        if tokens is None:
+        # Like upstream (Rack::OAuth2), the client authenticates with HTTP Basic.
+        granted = exchange_code(join_path(host, NEXTCLOUD_TOKEN_PATH), client_id, client_secret, code,
+                                redirect_uri=self.callback_url(client_id), auth_method="basic",
+                                ca_bundle=self.ca_bundle())
+        if isinstance(granted, Refusal):
             with self.lock:
                 self.last_flash = "oauth_authorization_code_grant_had_errors"
+                self.last_exchange_refusal = granted.reason
             return _redirect(failure_target, clear_cookie)
-        self._store_tokens(client_pk, user_id, tokens)
+        self._store_tokens(client_pk, user_id, {"access_token": granted.access_token,
+                                                "refresh_token": granted.refresh_token,
+                                                "expires_in": granted.expires_in})
         with self.lock:
             self.last_flash = None
+            self.last_exchange_refusal = None
         return _redirect(destination, clear_cookie)
 
     def authorization_states(self, user_id: int, storage_ids: list[int]) -> dict[int, str]:
@@ -157,6 +163,28 @@ class NextcloudConnections:
             status = probe.current_user_status(host, token.access_token)
             states[storage_id] = {200: "Connected", 401: "FailedAuthorization"}.get(status or 0, "Error")
         return states
+
+    def user_access_token(self, user_id: int, storage_id: int) -> tuple[str, str] | str:
+        """(Nextcloud host, the user's access token), refreshed first when it expires within 10 s
+        (the new pair replaces the old: Nextcloud's refresh tokens are single use); or why there is
+        none: ``not_connected`` (the user holds no token), ``refresh_failed`` or ``unreachable``.
+        Runs the network call without holding the lock."""
+        with self.lock:
+            client = self.storages.client_of(storage_id)
+            token = client.user_tokens.get(user_id) if client else None
+            storage = self.storages.storages.get(storage_id)
+            if client is None or token is None or storage is None or not storage.host:
+                return "not_connected"
+            client_pk, client_id, client_secret, host = client.id, client.client_id, client.client_secret, storage.host
+            token = dataclasses.replace(token)
+        if token.updated_at + token.expires_in < self.clock() + REFRESH_MARGIN_S:
+            reachable, tokens = self.probe_factory().refresh_tokens(host, client_id, client_secret, token.refresh_token)
+            if not reachable:
+                return "unreachable"
+            if tokens is None:
+                return "refresh_failed"
+            token = self._store_tokens(client_pk, user_id, tokens)
+        return host, token.access_token
 
     def _store_tokens(self, client_pk: int, user_id: int, tokens: dict) -> NextcloudUserToken:
         record = NextcloudUserToken(

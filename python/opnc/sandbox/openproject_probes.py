@@ -134,12 +134,6 @@ class NextcloudProbe:
             return None
         return data if isinstance(data, dict) and data.get("access_token") else None
 
-    def exchange_code(self, host: str, client_id: str, client_secret: str, code: str,
-                      redirect_uri: str) -> dict | None:
-        """The token JSON for an authorization code, or None when Nextcloud refused or failed."""
-        return self._tokens(self._token_request(host, client_id, client_secret, {
-            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}))
-
     def refresh_tokens(self, host: str, client_id: str, client_secret: str,
                        refresh_token: str) -> tuple[bool, dict | None]:
         """(reachable, token JSON or None). Nextcloud's refresh tokens are single use and rotate, so
