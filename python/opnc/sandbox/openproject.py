@@ -16,6 +16,9 @@ or the caller's API token instead (``_logged_in``); API v3 accepts the session c
 ``X-Requested-With: XMLHttpRequest``, as the web frontend sends it. ``GET
 /api/v3/storages/{id}/files`` lists the caller's files with the caller's Nextcloud token
 (``openproject_files``).
+``POST /_sandbox/openproject/storages/{id}/replace-oauth-application`` does what the admin UI's
+"Replace OAuth values" does (no API exists): a new OAuth application, whose client id and secret the
+answer shows once.
 
 Where the contract marks a behaviour **unverified**, the emulator picks one answer (a client must
 tolerate the others):
@@ -54,6 +57,8 @@ from opnc.sandbox.openproject_errors import (
     HAL_JSON, hal_error, invalid_request_body, missing_content_type, missing_permission, not_found,
     type_not_supported, unauthenticated)
 from opnc.sandbox.login import LOGIN_PATH, TestSessions
+
+_REPLACE_OAUTH_ROUTE = re.compile(r"/_sandbox/openproject/storages/(\d+)/replace-oauth-application")
 from opnc.sandbox.openproject_connections import NextcloudConnections
 from opnc.sandbox.openproject_files import StorageFiles
 from opnc.sandbox.openproject_oauth import DoorkeeperProvider
@@ -278,6 +283,15 @@ class OpenProjectApp:
     def handle(self, request: Request) -> Response:
         if request.path == LOGIN_PATH:  # loopback only: the server answers others itself
             return self.sessions.login(request, self._login_by_name)
+        replace = _REPLACE_OAUTH_ROUTE.fullmatch(request.path)
+        if replace and request.method == "POST":  # loopback only, like every /_sandbox/ route
+            # Stands in for the admin UI's "Replace OAuth values" button, which has no API: the
+            # new values are shown once, here as the answer.
+            with self._lock:
+                application = self.storages.replace_oauth_application(int(replace.group(1)), owner_id=1)
+            if application is None:
+                return Response.json(404, {"error": "no two-way OAuth 2.0 storage with that id"})
+            return Response.json(201, {"clientId": application.uid, "clientSecret": application.secret})
         path = _normalise_path(request.path)
         if path == "/api/v3" or path.startswith("/api/v3/"):
             return self._handle_api(request, path)

@@ -287,6 +287,22 @@ class StorageService:
             return Response.json(201, self.render_storage(draft, caller, settings, include_secret=True),
                                  content_type=HAL_JSON)
 
+    def replace_oauth_application(self, storage_id: int, owner_id: int) -> OAuthApplication | None:
+        """What the admin UI's "Replace OAuth values" does (DELETE /admin/settings/storages/:id/
+        replace_oauth_application; no API exists, contract openproject.md §15): the storage's
+        application is destroyed with its grants and tokens, and a new one is made. The caller
+        holds the lock. None when there is no such two-way storage."""
+        storage = self.storages.get(storage_id)
+        if storage is None or storage.authentication_method != TWO_WAY_OAUTH2:
+            return None
+        if storage.oauth_application_id is not None:
+            self.oauth.destroy_application(storage.oauth_application_id)
+        application = self.oauth.create_application(
+            name=f"{storage.name} (Nextcloud)", redirect_uri=f"{storage.host}/{REDIRECT_PATH}",
+            owner_id=owner_id, integration_id=storage.id)
+        storage.oauth_application_id = application.id
+        return application
+
     def update(self, storage_id: int, request: Request, caller: Caller, settings: Settings) -> Response:
         body = self._body_object(request)
         if body is None:

@@ -264,3 +264,34 @@ def test_exchange_status_and_teardown_across_versions(tmp_path, monkeypatch, cas
         assert sb.openproject.state()["storages"] == []
         assert sb.nextcloud.state()["oauth_clients"] == []
         assert cli("teardown", "--yes").json["changed"] is False
+
+
+def test_rotate_takes_in_openproject_values_replaced_in_its_ui(sandbox, opnc_cli, tmp_path):
+    import urllib.request
+
+    assert opnc_cli("apply").code == 0
+    storage = sandbox.openproject.state()["storages"][0]
+    # An admin clicks "Replace OAuth values" in OpenProject's storage settings (the sandbox's stand-in).
+    req = urllib.request.Request(
+        f"{sandbox.openproject.url}/_sandbox/openproject/storages/{storage['id']}/replace-oauth-application",
+        method="POST", data=b"{}")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        new = json.loads(r.read())
+    drift = opnc_cli("status")
+    assert drift.code == 5
+    assert "openproject_client_matches_journal" in _problems(drift)
+
+    secret_file = tmp_path / "op-client-secret"
+    secret_file.write_text(new["clientSecret"] + "\n")
+    secret_file.chmod(0o600)
+    nc_client_before = _journal(opnc_cli.state_dir)["nextcloud_client_id"]
+    run = opnc_cli("rotate", "--openproject-client-id", new["clientId"],
+                   "--openproject-client-secret-file", str(secret_file))
+    assert run.code == 0, run.out + run.err
+    assert new["clientSecret"] not in run.out + run.err
+    journal = _journal(opnc_cli.state_dir)
+    assert journal["openproject_client_id"] == new["clientId"]
+    assert journal["nextcloud_client_id"] == nc_client_before  # Nextcloud's client was kept (PATCH)
+    assert sandbox.nextcloud.state()["integration"]["openproject_client_id"] == new["clientId"]
+    assert opnc_cli("status").code == 0
+    assert_consistent(sandbox, project_folders=False)
