@@ -118,10 +118,16 @@ def opnc_cli_for(tmp_path, monkeypatch):
     return lambda sb: OpncRunner(sb, str(tmp_path / "state"), monkeypatch)
 
 
-def _probe(config_kwargs, sandbox=None):
+def _probe_openproject(sb, client_id, client_secret) -> str:
     from opnc import oauth
 
-    return oauth.probe_client(oauth.ClientConfig(**config_kwargs))
+    return oauth.probe_client(oauth.openproject_client(sb.openproject.url, client_id, client_secret)).outcome
+
+
+def _probe_nextcloud(sb, client_id) -> str:
+    from opnc import oauth
+
+    return oauth.probe_client(oauth.nextcloud_client(sb.nextcloud.url, client_id, "unused-secret-xyz")).outcome
 
 
 def test_rotate_nextcloud_client(sandbox, opnc_cli):
@@ -133,6 +139,8 @@ def test_rotate_nextcloud_client(sandbox, opnc_cli):
     assert after["nextcloud_client_id"] != before["nextcloud_client_id"]
     clients = [c["client_id"] for c in sandbox.nextcloud.state()["oauth_clients"]]
     assert clients == [after["nextcloud_client_id"]]  # the old client is gone from Nextcloud
+    assert _probe_nextcloud(sandbox, before["nextcloud_client_id"]) == "not_registered"
+    assert _probe_nextcloud(sandbox, after["nextcloud_client_id"]) == "registered"
     assert all(c["ok"] for c in run.json["checks"])
     assert_consistent(sandbox, project_folders=True)
     assert opnc_cli("verify").code == 0
@@ -171,8 +179,12 @@ def test_rotate_replace_storage_needs_yes_and_then_replaces_it(sandbox, opnc_cli
     assert "--yes" in refused.json["error"]["hint"]
     assert sandbox.openproject.state()["storages"][0]["id"] == old["id"]
 
+    old_journal = _journal(opnc_cli.state_dir)
     run = opnc_cli("rotate", "--replace-storage", "--yes")
     assert run.code == 0, run.out + run.err
+    new_journal = _journal(opnc_cli.state_dir)
+    assert _probe_openproject(sandbox, old_journal["openproject_client_id"], old_journal["openproject_client_secret"]) == "rejected"
+    assert _probe_openproject(sandbox, new_journal["openproject_client_id"], new_journal["openproject_client_secret"]) == "accepted"
     new = assert_consistent(sandbox, project_folders=False)
     assert new["id"] != old["id"]
     assert new["oauth_application_client_id"] != old["oauth_application_client_id"]
@@ -284,7 +296,8 @@ def test_rotate_takes_in_openproject_values_replaced_in_its_ui(sandbox, opnc_cli
     secret_file = tmp_path / "op-client-secret"
     secret_file.write_text(new["clientSecret"] + "\n")
     secret_file.chmod(0o600)
-    nc_client_before = _journal(opnc_cli.state_dir)["nextcloud_client_id"]
+    old_journal = _journal(opnc_cli.state_dir)
+    nc_client_before = old_journal["nextcloud_client_id"]
     run = opnc_cli("rotate", "--openproject-client-id", new["clientId"],
                    "--openproject-client-secret-file", str(secret_file))
     assert run.code == 0, run.out + run.err
@@ -295,3 +308,4 @@ def test_rotate_takes_in_openproject_values_replaced_in_its_ui(sandbox, opnc_cli
     assert sandbox.nextcloud.state()["integration"]["openproject_client_id"] == new["clientId"]
     assert opnc_cli("status").code == 0
     assert_consistent(sandbox, project_folders=False)
+    assert _probe_openproject(sandbox, old_journal["openproject_client_id"], old_journal["openproject_client_secret"]) == "rejected"
