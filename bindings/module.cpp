@@ -9,6 +9,7 @@ void init_url(py::module_& m);
 void init_transport(py::module_& m);
 void init_integration(py::module_& m);
 void init_oauth(py::module_& m);
+void init_log(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "The C++ core of opnc (protocol, journal, exchange). Use the `opnc` package, not this module.";
@@ -19,4 +20,5 @@ PYBIND11_MODULE(_core, m) {
     init_transport(m);
     init_integration(m);
     init_oauth(m);
+    init_log(m);
 }

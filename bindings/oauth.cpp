@@ -304,10 +304,21 @@ refresh token is already dead). After invalid_grant the source refuses to refres
              py::arg("on_rotated") = py::none(), py::arg("ca_bundle") = "", py::arg("timeout") = 30.0)
         .def("token", [](CachingTokenSource& s) { return token_call([&] { return s.token(); }); })
         .def("force_refresh", [](CachingTokenSource& s) { return token_call([&] { return s.force_refresh(); }); })
-        .def("reset", [](CachingTokenSource& s, Token t) { s.reset(std::move(t)); }, py::arg("token"))
-        .def_property_readonly("current", &CachingTokenSource::current)
+        // Both wait for the source's lock, whose holder may need the GIL (on_rotated, a Python
+        // clock, a log record): they release the GIL while they wait.
+        .def("reset", [](CachingTokenSource& s, Token t) { s.reset(std::move(t)); }, py::arg("token"),
+             py::call_guard<py::gil_scoped_release>())
+        .def_property_readonly("current", [](const CachingTokenSource& s) {
+            py::gil_scoped_release release;
+            return s.current();
+        })
         .def_property_readonly("refresh_count", &CachingTokenSource::refresh_count)
         .def("__repr__", [](const CachingTokenSource& s) {
-            return "CachingTokenSource(refreshes=" + std::to_string(s.refresh_count()) + ", token=" + token_repr(s.current()) + ")";
+            std::optional<Token> current;
+            {
+                py::gil_scoped_release release;
+                current = s.current();
+            }
+            return "CachingTokenSource(refreshes=" + std::to_string(s.refresh_count()) + ", token=" + token_repr(*current) + ")";
         });
 }

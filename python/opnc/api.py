@@ -19,7 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 from opnc import _core
+
+if not hasattr(_core, "Integration"):  # only the type stubs were found: the build is missing
+    raise ImportError("opnc's compiled core (opnc._core) is missing: reinstall opnc (bash tools/bootstrap)")
 from opnc.errors import from_core
+from opnc.logging_bridge import logged_events
 from opnc.results import ApplyResult, Plan, Status, TeardownResult, VerifyResult
 
 SecretLike = "str | _core.Secret"
@@ -112,7 +116,7 @@ class Integration:
         Raises an :class:`opnc.Error` subclass when preflight fails (nothing changed) or when a step
         fails (the journal is kept and the next run resumes; the partial result is ``error.result``).
         """
-        return _raise_failed(ApplyResult.from_core(self._core.apply(on_event)))
+        return _raise_failed(ApplyResult.from_core(self._core.apply(logged_events(on_event))))
 
     def verify(self) -> VerifyResult:
         """Read-only checks that both sides agree with each other and with the journal, and that
@@ -146,14 +150,14 @@ class Integration:
         secret = _secret(openproject_client_secret, "openproject_client_secret") if openproject_client_secret else None
         return _raise_failed(ApplyResult.from_core(self._core.rotate(
             nextcloud_client=nextcloud_client, app_password=app_password, replace_storage=replace_storage,
-            openproject_client_id=openproject_client_id, openproject_client_secret=secret, on_event=on_event)))
+            openproject_client_id=openproject_client_id, openproject_client_secret=secret, on_event=logged_events(on_event))))
 
     def teardown(self, *, confirm: bool = False, on_event: EventCallback | None = None) -> TeardownResult:
         """Removes the integration: deletes the storage in OpenProject (its file links go with it,
         hence ``confirm=True``), resets Nextcloud's integration settings, and archives the journal.
         Reports what stays on Nextcloud (the OpenProject user, group, team folder and app password)
         with how to remove it. Running it again changes nothing."""
-        return TeardownResult.from_core(self._core.teardown(delete_storage=confirm, on_event=on_event))
+        return TeardownResult.from_core(self._core.teardown(delete_storage=confirm, on_event=logged_events(on_event)))
 
 
 def _raise_failed(result: ApplyResult) -> ApplyResult:

@@ -91,9 +91,11 @@ class PairResult:
 
     @property
     def ok(self) -> bool:
+        """True when the pair is set up and verified (changed now or already before)."""
         return self.status in (CHANGED, UNCHANGED)
 
     def to_dict(self) -> dict[str, Any]:
+        """The pair's outcome as JSON-ready data (never a secret)."""
         return {
             "index": self.index,
             "name": self.name,
@@ -127,13 +129,16 @@ class BatchResult:
 
     @property
     def ok(self) -> bool:
+        """True when every pair is set up and verified."""
         return all(p.ok for p in self.pairs)
 
     @property
     def failed(self) -> list[PairResult]:
+        """The pairs that failed or did not verify, in input order."""
         return [p for p in self.pairs if not p.ok]
 
     def counts(self) -> dict[str, int]:
+        """How many pairs ended in each status (changed, unchanged, verify_failed, failed)."""
         counts = {CHANGED: 0, UNCHANGED: 0, VERIFY_FAILED: 0, FAILED: 0}
         for p in self.pairs:
             counts[p.status] += 1
@@ -155,6 +160,7 @@ class BatchResult:
         return self.pairs[key]
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole batch as JSON-ready data (never a secret)."""
         return {"ok": self.ok, "total": len(self.pairs), **self.counts(), "parallel": self.parallel,
                 "duration_ms": round(self.duration_ms, 1), "pairs": [p.to_dict() for p in self.pairs]}
 

@@ -213,23 +213,12 @@ def _report_error(args: argparse.Namespace, error: BaseException, partial: dict[
     return code
 
 
-def _event_printer(args: argparse.Namespace):
-    if args.json:
-        return None
+def _event_printer(args: argparse.Namespace) -> Any:
+    """The progress display of a run, on stderr (stdout keeps the result): live on a terminal,
+    plain lines when stderr is not a terminal or with --json."""
+    from opnc.progress import LineProgress, progress_display
 
-    def on_event(event: dict[str, Any]) -> None:
-        kind, step = event["type"], event["step"]
-        if kind == "step_started":
-            print(f"  … {step}", file=sys.stderr, flush=True)
-        elif kind == "step_finished":
-            print(f"  ✓ {step} ({event['elapsed_ms']:.0f} ms){': ' + event['detail'] if event['detail'] else ''}",
-                  file=sys.stderr, flush=True)
-        elif kind == "step_failed":
-            print(f"  ✗ {step}: {event['detail']}", file=sys.stderr, flush=True)
-        elif kind == "note":
-            print(f"  note: {event['detail']}", file=sys.stderr, flush=True)
-
-    return on_event
+    return LineProgress(sys.stderr) if args.json else progress_display(sys.stderr)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -351,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(rerun resumes), 5 verify failed, 1 unexpected error.",
     )
     parser.add_argument("--version", action="version", version=f"opnc {__version__}")
+    parser.add_argument("--debug", action="store_true", default=_env_bool("OPNC_DEBUG"),
+                        help="log every step and HTTP request (method, URL without query, status, time; never "
+                             "credentials or bodies) to stderr (OPNC_DEBUG=true)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("plan", help="show what apply would do (read only)")
@@ -425,8 +417,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_INVALID_INPUT
+    from opnc.logging_bridge import debug_logging
+
     try:
-        return int(args.func(args))
+        with debug_logging(args.debug, sys.stderr):
+            return int(args.func(args))
     except UsageError as e:
         print(f"opnc: error: {e}", file=sys.stderr)
         return EXIT_INVALID_INPUT

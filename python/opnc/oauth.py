@@ -25,6 +25,7 @@ Times are float seconds since the epoch, as :func:`time.time` returns.
 
 from __future__ import annotations
 
+from opnc._core import Secret
 from opnc._core import oauth as _oauth
 
 ClientConfig = _oauth.ClientConfig
@@ -44,7 +45,7 @@ NEXTCLOUD_AUTHORIZE_PATH = "/index.php/apps/oauth2/authorize"
 NEXTCLOUD_TOKEN_PATH = "/index.php/apps/oauth2/api/v1/token"
 
 
-def openproject_client(openproject_url: str, client_id: str, client_secret: object, *,
+def openproject_client(openproject_url: str, client_id: str, client_secret: "str | Secret", *,
                        redirect_uri: str = "", auth_method: str = "request_body") -> ClientConfig:
     """The client config of an OAuth application of OpenProject (Doorkeeper)."""
     base = openproject_url.rstrip("/")
@@ -53,7 +54,7 @@ def openproject_client(openproject_url: str, client_id: str, client_secret: obje
                         auth_method=auth_method)
 
 
-def nextcloud_client(nextcloud_url: str, client_id: str, client_secret: object, *,
+def nextcloud_client(nextcloud_url: str, client_id: str, client_secret: "str | Secret", *,
                      redirect_uri: str = "", auth_method: str = "request_body") -> ClientConfig:
     """The client config of an OAuth client of Nextcloud's oauth2 app."""
     base = nextcloud_url.rstrip("/")

@@ -43,13 +43,16 @@ class Plan:
 
     @property
     def changes(self) -> bool:
+        """True when apply would run at least one step."""
         return bool(self.steps)
 
     @classmethod
     def from_core(cls, data: dict[str, Any]) -> "Plan":
+        """Builds the plan from the dict that ``opnc._core.Integration.plan()`` returns."""
         return cls([PlannedStep(**s) for s in data["steps"]], list(data["notes"]), dict(data["observed"]))
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (what ``--json`` prints); never a secret."""
         return {"changes": self.changes, "steps": [asdict(s) for s in self.steps], "notes": self.notes,
                 "observed": self.observed}
 
@@ -96,17 +99,21 @@ class VerifyResult:
 
     @property
     def ok(self) -> bool:
+        """True when every check passed."""
         return all(c.ok for c in self.checks)
 
     @property
     def failed(self) -> list[Check]:
+        """The checks that did not pass."""
         return [c for c in self.checks if not c.ok]
 
     @classmethod
     def from_core(cls, data: dict[str, Any]) -> "VerifyResult":
+        """Builds the result from the dict that ``opnc._core.Integration.verify()`` returns."""
         return cls([Check(**c) for c in data["checks"]])
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (what ``--json`` prints); never a secret."""
         return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
 
     def __str__(self) -> str:
@@ -135,6 +142,7 @@ class ApplyResult:
 
     @classmethod
     def from_core(cls, data: dict[str, Any]) -> "ApplyResult":
+        """Builds the result from the dict that ``opnc._core.Integration.apply()`` returns."""
         verify = VerifyResult.from_core(data["verify"]) if data.get("verify") is not None else None
         return cls(
             changed=bool(data["changed"]),
@@ -148,6 +156,7 @@ class ApplyResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (what ``--json`` prints); never a secret."""
         out: dict[str, Any] = {
             "changed": self.changed,
             "steps": [asdict(s) for s in self.steps],
@@ -210,13 +219,16 @@ class Status:
 
     @property
     def problems(self) -> list[StatusLine]:
+        """The lines whose level is ``problem``."""
         return [line for line in self.lines if line.level == "problem"]
 
     @classmethod
     def from_core(cls, data: dict[str, Any]) -> "Status":
+        """Builds the report from the dict that ``opnc._core.Integration.status()`` returns."""
         return cls([StatusLine(**line) for line in data["lines"]])
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (what ``--json`` prints); never a secret."""
         return {"healthy": self.healthy, "lines": [asdict(line) for line in self.lines]}
 
     def __str__(self) -> str:
@@ -243,10 +255,12 @@ class TeardownResult:
 
     @classmethod
     def from_core(cls, data: dict[str, Any]) -> "TeardownResult":
+        """Builds the result from the dict that ``opnc._core.Integration.teardown()`` returns."""
         return cls(bool(data["changed"]), list(data["removed"]), list(data["remaining"]), list(data["notes"]),
                    data.get("archived_journal", ""))
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (what ``--json`` prints); never a secret."""
         return asdict(self)
 
     def __str__(self) -> str:
