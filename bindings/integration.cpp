@@ -161,7 +161,7 @@ void init_integration(py::module_& m) {
                          const std::string& nc_user, const Secret& nc_password, const std::string& storage_name,
                          bool project_folders, bool replace_storage, const std::string& state_dir,
                          const std::string& ca_bundle, double timeout, bool wait_for_lock,
-                         const std::string& openproject_user) {
+                         const std::string& openproject_user, double setup_timeout) {
                  IntegrationOptions options;
                  options.storage_name = storage_name;
                  options.project_folders = project_folders;
@@ -169,6 +169,7 @@ void init_integration(py::module_& m) {
                  options.state_dir = state_dir;
                  options.ca_bundle = ca_bundle;
                  options.timeout = std::chrono::milliseconds(static_cast<long long>(timeout * 1000));
+                 options.setup_timeout = std::chrono::milliseconds(static_cast<long long>(setup_timeout * 1000));
                  options.wait_for_lock = wait_for_lock;
                  options.should_abort = opnc::bindings::python_abort_hook();
                  return opnc::bindings::unwrap(
@@ -178,7 +179,8 @@ void init_integration(py::module_& m) {
              py::arg("nextcloud_user"), py::arg("nextcloud_password"), py::kw_only(),
              py::arg("storage_name") = "Nextcloud", py::arg("project_folders") = false,
              py::arg("replace_storage") = false, py::arg("state_dir") = "", py::arg("ca_bundle") = "",
-             py::arg("timeout") = 30.0, py::arg("wait_for_lock") = false, py::arg("openproject_user") = "apikey")
+             py::arg("timeout") = 30.0, py::arg("wait_for_lock") = false, py::arg("openproject_user") = "apikey",
+             py::arg("setup_timeout") = 120.0)
         .def("journal_path", &Integration::journal_path)
         .def("plan",
              [](Integration& self) {

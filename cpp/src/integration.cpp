@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <fstream>
 #include <future>
 
 #include <fmt/format.h>
@@ -710,6 +711,20 @@ Result<Integration> Integration::create(OpenProjectEndpoint openproject, Nextclo
                     "choose a name of printable characters");
     if (nextcloud.user.empty())
         return fail(ErrorKind::invalid_input, "the Nextcloud admin user is empty.", "give it with --nextcloud-user");
+    // RFC 7617: a Basic-auth user-id cannot hold a colon (the server would split the user there),
+    // and a control character is never part of a login name (and would garble logs and messages).
+    if (nextcloud.user.find(':') != std::string::npos)
+        return fail(ErrorKind::invalid_input,
+                    "the Nextcloud admin user contains a colon, which HTTP Basic authentication cannot carry.",
+                    "give the login name without ':' with --nextcloud-user");
+    if (std::any_of(nextcloud.user.begin(), nextcloud.user.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+        return fail(ErrorKind::invalid_input, "the Nextcloud admin user contains control characters.",
+                    "give the login name exactly as Nextcloud shows it with --nextcloud-user");
+    if (op_url->str() == nc_url->str())
+        return fail(ErrorKind::invalid_input,
+                    "OpenProject and Nextcloud have the same URL (" + op_url->str() + ").",
+                    "give each server's own base URL with --openproject-url and --nextcloud-url");
     if (openproject.api_token.empty())
         return fail(ErrorKind::invalid_input, "the OpenProject API token is empty.",
                     "pass it with --openproject-token-file or OPNC_OPENPROJECT_TOKEN");
@@ -717,6 +732,9 @@ Result<Integration> Integration::create(OpenProjectEndpoint openproject, Nextclo
         return fail(ErrorKind::invalid_input, "the Nextcloud password is empty.",
                     "pass it with --nextcloud-password-file or OPNC_NEXTCLOUD_PASSWORD");
 
+    if (!options.ca_bundle.empty() && !std::ifstream(options.ca_bundle).good())
+        return fail(ErrorKind::invalid_input, "the CA bundle file \"" + options.ca_bundle + "\" cannot be read.",
+                    "give the path of a readable PEM file with --ca-bundle (or OPNC_CA_BUNDLE)");
     if (!transport) {
         TransportOptions t;
         t.ca_bundle = options.ca_bundle;

@@ -81,7 +81,8 @@ class Integration:
 
     def __init__(self, openproject: OpenProject, nextcloud: Nextcloud, storage_name: str = "Nextcloud",
                  project_folders: bool = False, state_dir: str | os.PathLike[str] | None = None,
-                 replace_storage: bool = False, timeout: float = 30.0, wait: bool = False) -> None:
+                 replace_storage: bool = False, timeout: float = 30.0, wait: bool = False,
+                 setup_timeout: float = 120.0) -> None:
         self.openproject = openproject
         self.nextcloud = nextcloud
         self.storage_name = storage_name
@@ -93,7 +94,7 @@ class Integration:
             openproject.url, openproject.api_token, nextcloud.url, nextcloud.user, nextcloud.password,
             storage_name=storage_name, project_folders=project_folders, replace_storage=replace_storage,
             state_dir=self.state_dir, ca_bundle=ca_bundle, timeout=timeout, wait_for_lock=wait,
-            openproject_user=openproject.user,
+            openproject_user=openproject.user, setup_timeout=setup_timeout,
         )
 
     def __repr__(self) -> str:

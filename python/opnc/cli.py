@@ -68,6 +68,9 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
                    help="PEM file of extra CAs to trust (OPNC_CA_BUNDLE); TLS verification is always on")
     g.add_argument("--timeout", type=float, default=float(os.environ.get("OPNC_TIMEOUT", "30")),
                    help="seconds per request (default 30)")
+    g.add_argument("--setup-timeout", type=float, default=float(os.environ.get("OPNC_SETUP_TIMEOUT", "120")),
+                   help="seconds for Nextcloud's setup request, which may revoke many users' tokens "
+                        "(OPNC_SETUP_TIMEOUT, default 120)")
     i = p.add_argument_group("integration")
     i.add_argument("--storage-name", default=os.environ.get("OPNC_STORAGE_NAME", "Nextcloud"),
                    help="name of the file storage in OpenProject (OPNC_STORAGE_NAME, default 'Nextcloud')")
@@ -148,27 +151,25 @@ def integration_from_args(args: argparse.Namespace) -> Any:
     import opnc
 
     _check_no_secret_arguments(args)
+    op_user = "apikey"
     if getattr(args, "from_integration_setup_env", False):
         op_user, token, password = _from_setup_script_env(args)
-        op = opnc.OpenProject(args.openproject_url, token, ca_bundle=args.ca_bundle, user=op_user)
-        nc = opnc.Nextcloud(args.nextcloud_url, args.nextcloud_user, password, ca_bundle=args.ca_bundle)
-        return opnc.Integration(op, nc, storage_name=args.storage_name, project_folders=args.project_folders,
-                                state_dir=args.state_dir, replace_storage=getattr(args, "replace_storage", False),
-                                timeout=args.timeout, wait=args.wait)
-    missing = [opt for opt, value in (("--openproject-url", args.openproject_url), ("--nextcloud-url", args.nextcloud_url),
-                                      ("--nextcloud-user", args.nextcloud_user)) if not value]
-    if missing:
-        raise UsageError("missing " + ", ".join(missing) + " (or the matching OPNC_* environment variables)")
-    stdin_used = [False]
-    token = _read_secret("--openproject-token-file", args.openproject_token_file, "OPNC_OPENPROJECT_TOKEN",
-                         "OpenProject API token: ", stdin_used)
-    password = _read_secret("--nextcloud-password-file", args.nextcloud_password_file, "OPNC_NEXTCLOUD_PASSWORD",
-                            "Nextcloud password: ", stdin_used)
-    op = opnc.OpenProject(args.openproject_url, token, ca_bundle=args.ca_bundle)
+    else:
+        missing = [opt for opt, value in (("--openproject-url", args.openproject_url),
+                                          ("--nextcloud-url", args.nextcloud_url),
+                                          ("--nextcloud-user", args.nextcloud_user)) if not value]
+        if missing:
+            raise UsageError("missing " + ", ".join(missing) + " (or the matching OPNC_* environment variables)")
+        stdin_used = [False]
+        token = _read_secret("--openproject-token-file", args.openproject_token_file, "OPNC_OPENPROJECT_TOKEN",
+                             "OpenProject API token: ", stdin_used)
+        password = _read_secret("--nextcloud-password-file", args.nextcloud_password_file, "OPNC_NEXTCLOUD_PASSWORD",
+                                "Nextcloud password: ", stdin_used)
+    op = opnc.OpenProject(args.openproject_url, token, ca_bundle=args.ca_bundle, user=op_user)
     nc = opnc.Nextcloud(args.nextcloud_url, args.nextcloud_user, password, ca_bundle=args.ca_bundle)
     return opnc.Integration(op, nc, storage_name=args.storage_name, project_folders=args.project_folders,
                             state_dir=args.state_dir, replace_storage=getattr(args, "replace_storage", False),
-                            timeout=args.timeout, wait=args.wait)
+                            timeout=args.timeout, wait=args.wait, setup_timeout=args.setup_timeout)
 
 
 def exit_code_for(error: BaseException) -> int:
