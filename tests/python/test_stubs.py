@@ -15,7 +15,7 @@ import pytest
 import opnc
 import opnc._core
 
-pytest.importorskip("mypy")
+import mypy  # noqa: E402,F401 - a test dependency (Debian's python3-mypy): missing is a failure, not a skip
 
 SOURCE = Path(opnc.__file__).resolve().parent.parent  # the folder holding the opnc package
 # The modules users import; opnc._core is covered by stubtest.
@@ -25,8 +25,16 @@ PUBLIC_MODULES = ["opnc", "opnc.api", "opnc.results", "opnc.errors", "opnc.oauth
 
 def mypy_env(tmp_path: Path) -> dict[str, str]:
     core_parent = Path(opnc._core.__file__).resolve().parent.parent
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(SOURCE), str(core_parent)])),
-            "MYPYPATH": str(SOURCE)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(SOURCE), str(core_parent)]))}
+    # An installed opnc is found by mypy as a typed package (py.typed) of the interpreter; mypy refuses
+    # site-packages on MYPYPATH. A source checkout on PYTHONPATH needs MYPYPATH.
+    if not site_packages(SOURCE):
+        env["MYPYPATH"] = str(SOURCE)
+    return env
+
+
+def site_packages(path: Path) -> bool:
+    return path.name in ("site-packages", "dist-packages")
 
 
 def test_py_typed_and_the_stubs_ship_with_the_package():
