@@ -4,6 +4,7 @@ the public Python API is fully annotated (mypy), and every public name has a doc
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import os
 import subprocess
@@ -15,7 +16,8 @@ import pytest
 import opnc
 import opnc._core
 
-import mypy  # noqa: E402,F401 - a test dependency (Debian's python3-mypy): missing is a failure, not a skip
+# A test dependency (Debian's python3-mypy, installed by tools/bootstrap): missing is a failure, not a skip.
+assert importlib.util.find_spec("mypy"), "mypy is not installed (bash tools/bootstrap installs python3-mypy)"
 
 SOURCE = Path(opnc.__file__).resolve().parent.parent  # the folder holding the opnc package
 # The modules users import; opnc._core is covered by stubtest.
