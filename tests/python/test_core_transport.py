@@ -244,7 +244,6 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_tls_is_verified_and_a_ca_bundle_is_honoured(tmp_path: Path) -> None:
-    pytest.importorskip("cryptography")
     cert_path, key_path = _self_signed(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)

@@ -343,13 +343,6 @@ def test_a_stored_openproject_url_with_a_trailing_slash_still_connects(sandbox, 
 # --- opnc verify --user-flow ------------------------------------------------------------------------
 
 
-def _verify_has_user_flow_flag() -> bool:
-    from opnc import cli
-
-    parser = cli.build_parser()
-    commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    return any("--user-flow" in action.option_strings for action in commands.choices["verify"]._actions)
-
 
 def _cli(sandbox: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str]:
     import contextlib
@@ -369,8 +362,6 @@ def _cli(sandbox: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, *argv: st
     return code, out.getvalue()
 
 
-@pytest.mark.skipif(not _verify_has_user_flow_flag(),
-                    reason="cli.py has no `verify --user-flow` yet (owned by the lead)")
 def test_cli_verify_user_flow_adds_the_flow_checks_and_fails_with_exit_5(sandbox, tmp_path, monkeypatch):
     apply(sandbox, tmp_path)
     code, out = _cli(sandbox, tmp_path, monkeypatch, "verify", "--user-flow", "--json")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -220,8 +219,6 @@ def test_python_api_with_debug_logging_leaks_nothing(sandbox, state_dir):
 COLLECTION = Path(__file__).resolve().parents[3] / "ansible_collections" / "opnc" / "integration"
 
 
-@pytest.mark.skipif(shutil.which("ansible-playbook") is None or not (COLLECTION / "plugins" / "modules").is_dir(),
-                    reason="ansible-playbook or the opnc.integration collection is missing")
 def test_ansible_modules_with_vvvv_leak_nothing(sandbox, tmp_path):
     home = tmp_path / "ansible-home"
     home.mkdir()
