@@ -209,6 +209,11 @@ PREFLIGHT_FAILURES = [
     ("groupfolders-missing", {"nc": {"groupfolders": False}, "args": ["--project-folders"]}, "preflight_failed", "groupfolders"),
     ("nextcloud-url-not-https", {"env": {"OPNC_NEXTCLOUD_URL": "http://nextcloud.example.org"}}, "preflight_failed", "https"),
     ("openproject-unreachable", {"env": {"OPNC_OPENPROJECT_URL": "http://127.0.0.1:9"}}, "connection_failed", "OpenProject"),
+    ("nextcloud-unreachable", {"env": {"OPNC_NEXTCLOUD_URL": "http://127.0.0.1:9"}}, "connection_failed", "Nextcloud"),
+    ("openproject-too-old", {"op": {"version": "12.4.0"}}, "unsupported_version", "upgrade"),
+    ("openproject-admin-locked", {"op": {"admin_active": False}}, "forbidden", "active"),
+    ("integration-app-too-old", {"nc": {"app_version": "2.6.3"}}, "unsupported_version", "update"),
+    ("nextcloud-needs-an-app-password", {"nc": {"allow_password_login": False}}, "unauthenticated", "app password"),
 ]
 
 
@@ -219,6 +224,8 @@ def test_preflight_failures_exit_3_with_a_hint_and_change_nothing(sandbox, opnc_
         env["OPNC_OPENPROJECT_TOKEN"] = sandbox.openproject.user_token
     if "nc" in breakage:
         sandbox.nextcloud.configure(**breakage["nc"])
+    if "op" in breakage:
+        sandbox.openproject.configure(**breakage["op"])
     run = opnc_cli("apply", *breakage.get("args", []), env=env)
     assert run.code == 3, run.out + run.err
     error = run.json["error"]
