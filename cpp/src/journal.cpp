@@ -233,6 +233,11 @@ std::expected<ParsedJournal, std::string> parse_journal(std::string& text) {
         if (size == 0) return std::unexpected(std::string("it is empty"));
         if (at_end) return std::unexpected(std::string("it ends in the middle of the JSON document (truncated)"));
         return std::unexpected("it is not valid JSON (error at byte " + std::to_string(e.byte) + ")");
+    } catch (const ordered_json::exception&) {
+        // Valid syntax that nlohmann cannot represent, e.g. a number beyond double ("1e400"):
+        // out_of_range, which must not escape and terminate the process.
+        wipe(text);
+        return std::unexpected(std::string("it holds a number too large to read"));
     }
     wipe(text);
 

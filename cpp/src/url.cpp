@@ -146,6 +146,17 @@ Result<Url> Url::parse(std::string_view text) {
         return invalid(text, "an IPv6 zone identifier is not supported", kExampleHint);
     url.host_ = to_lower_ascii(get_part(handle.get(), CURLUPART_HOST).value_or(""));
     if (url.host_.empty()) return invalid(text, "the host is empty", kExampleHint);
+    // curl decodes a percent-encoded host ("127.0127.0%2e1" becomes "127.0127.0.1"), and the decoded
+    // name can read as another address when it is parsed again ("0127" is octal). Refuse a host that
+    // is not already in its final form, so that parse(str()) always gives the same Url (and the same
+    // journal key).
+    if (text.find('%') != std::string_view::npos) {
+        CurlUrlPtr again(curl_url());
+        const std::string host_only = url.scheme_ + "://" + url.host_;
+        if (!again || curl_url_set(again.get(), CURLUPART_URL, host_only.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+            to_lower_ascii(get_part(again.get(), CURLUPART_HOST).value_or("")) != url.host_)
+            return invalid(text, "the host name is percent-encoded", kExampleHint);
+    }
 
     // NO_DEFAULT_PORT: curl reports an explicit :443 on https (or :80 on http) as no port.
     if (auto port = get_part(handle.get(), CURLUPART_PORT, CURLU_NO_DEFAULT_PORT)) {

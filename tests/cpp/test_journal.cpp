@@ -589,6 +589,7 @@ TEST_CASE("journal: unusable files give kind journal, name the file and stay unt
         {"truncated", valid.substr(0, valid.find("op-client-secret-value-1") + 22), "truncated"},
         {"empty", "", "empty"},
         {"not JSON", "this is not json {", "not valid JSON"},
+        {"a number beyond double", R"({"format": 1, "storage_id": 1e400})", "number too large"},
         {"not an object", "[1, 2]", "not a JSON object"},
         {"wrong format version", edited([](auto& d) { d["format"] = 2; }), "format 2"},
         {"format as a string", edited([](auto& d) { d["format"] = "1"; }), "'format'"},

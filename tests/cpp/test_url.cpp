@@ -149,6 +149,17 @@ TEST_CASE("Url rejects malformed host names", "[url][invalid]") {
     CHECK_THAT(error_of("http://[fe80::1%25eth0]:8080"), Catch::Contains("zone identifier"));
 }
 
+TEST_CASE("Url refuses a percent-encoded host whose decoded form parses differently", "[url][invalid]") {
+    // Found by fuzz_url: "127.0127.0%2e1" decodes to "127.0127.0.1", which reads as 127.87.0.1.
+    CHECK_THAT(error_of("http://127.0127.0%2e1"), Catch::Contains("percent-encoded"));
+    CHECK_THAT(error_of("http://%2500"), Catch::Contains("host"));
+    auto plain = Url::parse("http://a%2eb");
+    REQUIRE(plain);
+    auto again = Url::parse(plain->str());
+    REQUIRE(again);
+    CHECK(*again == *plain);
+}
+
 TEST_CASE("Url shortens a very long input in its message", "[url][invalid]") {
     const std::string message = error_of(std::string(500, 'x'));
     CHECK(message.size() < 300);
