@@ -91,8 +91,8 @@ def test_faulty_pairs_fail_alone_and_resume_on_the_next_run(sandbox, tmp_path):
 def test_an_unreachable_pair_does_not_delay_or_disturb_the_other(sandbox, tmp_path):
     state_dir = str(tmp_path / "state")
     good = integration(sandbox.pairs[0], state_dir)
-    op = opnc.OpenProject("http://127.0.0.1:9", "unused-token")  # nothing listens on port 9
-    nc = opnc.Nextcloud("http://127.0.0.1:9", "admin", "unused-password")
+    op = opnc.OpenProject("http://127.0.0.1:9", "unused-token")  # nothing listens on ports 9 and 10
+    nc = opnc.Nextcloud("http://127.0.0.1:10", "admin", "unused-password")
     unreachable = opnc.Integration(op, nc, state_dir=state_dir, timeout=5)
     batch = apply_many([("down", unreachable), ("up", good)], parallel=2)
     assert batch["down"].status == "failed"
