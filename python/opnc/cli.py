@@ -192,6 +192,14 @@ def _print_json(data: dict[str, Any]) -> None:
     sys.stdout.write("\n")
 
 
+def _print_result(args: argparse.Namespace, result: Any) -> None:
+    """A result object as one JSON object (--json) or as its readable text."""
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+
+
 def _report_error(args: argparse.Namespace, error: BaseException, partial: dict[str, Any] | None = None) -> int:
     from opnc import errors
 
@@ -224,10 +232,7 @@ def _event_printer(args: argparse.Namespace) -> Any:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     plan = integration_from_args(args).plan()
-    if args.json:
-        _print_json(plan.to_dict())
-    else:
-        print(plan)
+    _print_result(args, plan)
     return EXIT_OK
 
 
@@ -244,10 +249,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     except errors.Error as e:
         partial = e.result.to_dict() if getattr(e, "result", None) is not None else None
         return _report_error(args, e, partial)
-    if args.json:
-        _print_json(result.to_dict())
-    else:
-        print(result)
+    _print_result(args, result)
     if result.verify is not None and not result.verify.ok:
         return EXIT_VERIFY
     return EXIT_OK
@@ -259,19 +261,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from opnc import user_flow
 
         result.checks += user_flow.run_for_cli(args).checks
-    if args.json:
-        _print_json(result.to_dict())
-    else:
-        print(result)
+    _print_result(args, result)
     return EXIT_OK if result.ok else EXIT_VERIFY
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     status = integration_from_args(args).status()
-    if args.json:
-        _print_json(status.to_dict())
-    else:
-        print(status)
+    _print_result(args, status)
     return EXIT_OK if status.healthy else EXIT_VERIFY
 
 
@@ -298,10 +294,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     except errors.Error as e:
         partial = e.result.to_dict() if getattr(e, "result", None) is not None else None
         return _report_error(args, e, partial)
-    if args.json:
-        _print_json(result.to_dict())
-    else:
-        print(result)
+    _print_result(args, result)
     return EXIT_OK if result.verify is None or result.verify.ok else EXIT_VERIFY
 
 
@@ -319,10 +312,7 @@ def cmd_teardown(args: argparse.Namespace) -> int:
             print("opnc: nothing was changed", file=sys.stderr)
             return EXIT_PREFLIGHT
         result = integration.teardown(confirm=True)
-    if args.json:
-        _print_json(result.to_dict())
-    else:
-        print(result)
+    _print_result(args, result)
     return EXIT_OK
 
 
