@@ -25,44 +25,39 @@ Error protocol_error(const Call& call, int http_status, std::string what, std::s
 }
 
 Error transport_error(const Call& call, const TransportError& error) {
-    Error e;
+    // The kind comes from the one conversion of transport failures; message and hint here name
+    // the server and the call, which the transport does not know.
+    Error e = to_error(error);
     const std::string where = call.server + " at " + (error.host.empty() ? call.host : error.host);
     const std::string detail = error.message.empty() ? "" : " (" + error.message + ")";
     switch (error.kind) {
         case TransportError::Kind::dns:
-            e.kind = ErrorKind::connection_failed;
             e.message = "Could not resolve the host name of " + where + detail + ".";
             e.hint = "Check the host name in the " + call.server + " URL and the DNS of this machine.";
             break;
         case TransportError::Kind::connect:
-            e.kind = ErrorKind::connection_failed;
             e.message = "Could not connect to " + where + detail + ".";
             e.hint = "Check that " + call.server + " is running and that its port is reachable from this machine "
                      "(firewall, proxy settings).";
             break;
         case TransportError::Kind::tls:
-            e.kind = ErrorKind::tls;
             e.message = "The TLS connection to " + where + " failed" + detail + ".";
             e.hint = "If " + call.server + " uses a private or self-signed CA, pass the CA bundle with --ca-bundle; "
                      "otherwise check the certificate's host name and expiry.";
             break;
         case TransportError::Kind::timeout:
-            e.kind = ErrorKind::timeout;
             e.message = call.describe() + " did not answer in time" + detail + ".";
             e.hint = "Check the load of " + call.server + " and any proxy in between, or raise the timeout.";
             break;
         case TransportError::Kind::too_large:
-            e.kind = ErrorKind::too_large;
             e.message = call.describe() + " sent a larger answer than opnc accepts" + detail + ".";
             e.hint = "Check that the URL points at " + call.server + " and not at a file or another service.";
             break;
         case TransportError::Kind::aborted:
-            e.kind = ErrorKind::aborted;
             e.message = "The request to " + call.describe() + " was interrupted" + detail + ".";
             e.hint = "Run again to complete the integration; finished steps are not repeated.";
             break;
         case TransportError::Kind::other:
-            e.kind = ErrorKind::connection_failed;
             e.message = "The connection to " + where + " failed" + detail + ".";
             e.hint = "Check the network path to " + call.server + " and try again.";
             break;

@@ -59,7 +59,8 @@ std::string_view to_string(TransportError::Kind kind) noexcept;
 
 // The Error a transport failure becomes when nothing more specific is known (kind connection_failed,
 // tls, timeout, too_large or aborted; the message names the host; a hint says what to check).
-// Protocol clients may build their own, naming the call; the bindings use this one.
+// The one mapping of transport kinds to error kinds: the API clients (json_read::transport_error)
+// and the OAuth engine start from it and only reword the message and hint for their call.
 Error to_error(const TransportError& error);
 
 }  // namespace opnc

@@ -131,7 +131,8 @@ public:
     Result<OpenProjectConfiguration> configuration() const;
     // GET /api/v3/users/me
     Result<OpenProjectUser> me() const;
-    // GET /api/v3/storages (every element of the collection)
+    // GET /api/v3/storages (every element of the collection). Upstream renders this list as an
+    // UnpaginatedCollection, so one request sees every storage and there is no page to follow.
     Result<std::vector<Storage>> list_storages() const;
     // GET /api/v3/storages/{id}; not_found when missing or invisible to the caller.
     Result<Storage> get_storage(std::int64_t id) const;

@@ -101,20 +101,10 @@ Result<Token> post_grant(Grant grant, const ClientConfig& config, Transport& tra
 }  // namespace
 
 Error transport_failure(const TransportError& error, std::string_view what) {
-    Error e;
-    using K = TransportError::Kind;
-    switch (error.kind) {
-        case K::tls: e.kind = ErrorKind::tls; break;
-        case K::timeout: e.kind = ErrorKind::timeout; break;
-        case K::too_large: e.kind = ErrorKind::too_large; break;
-        case K::aborted: e.kind = ErrorKind::aborted; break;
-        default: e.kind = ErrorKind::connection_failed; break;
-    }
+    // The kind and hint come from the one conversion of transport failures; only the message
+    // says which endpoint of the OAuth exchange was out of reach.
+    Error e = to_error(error);
     e.message = "Could not reach " + std::string(what) + ": " + error.message;
-    if (error.kind == K::tls)
-        e.hint = "Check the server's certificate, or pass the CA bundle that signed it.";
-    else if (error.kind != K::aborted)
-        e.hint = "Check the URL and that the server is running and reachable from here.";
     return e;
 }
 
