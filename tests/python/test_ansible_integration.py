@@ -25,6 +25,8 @@ import opnc
 import opnc.api  # noqa: F401 - the compiled core must be importable here, as for the modules
 
 REPO = Path(__file__).resolve().parents[2]
+# ansible-core ships no JSON stdout callback (ansible.posix has one): the tests bring their own.
+CALLBACKS = Path(__file__).resolve().parent / "ansible_callbacks"
 MUTATING = ("POST", "PATCH", "PUT", "DELETE")
 KNOWN_AFTER_APPLY = "(known after apply)"
 
@@ -127,7 +129,8 @@ class Ansible:
             argv += ["-e", "@" + str(self.secret_vars(extra_vars))]
         run_env = self.env(env)
         if json_callback:
-            run_env["ANSIBLE_STDOUT_CALLBACK"] = "json"
+            run_env["ANSIBLE_CALLBACK_PLUGINS"] = str(CALLBACKS)
+            run_env["ANSIBLE_STDOUT_CALLBACK"] = "opnc_test_json"
         proc = subprocess.run(argv, cwd=self.root, env=run_env, capture_output=True, text=True, timeout=180)
         run = PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
         if json_callback:
