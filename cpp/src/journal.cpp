@@ -549,7 +549,10 @@ Result<void> Journal::save_locked() {
         e.hint = "This is a bug in opnc; please report it.";
         return std::unexpected(std::move(e));
     }
-    remove_leftover_temporaries(state_dir_, key_.file_name());
+    if (!leftovers_removed_) {
+        remove_leftover_temporaries(state_dir_, key_.file_name());
+        leftovers_removed_ = true;
+    }
     record_.updated_at = utc_now_iso8601();
     std::string content = serialize(key_, record_, unknown_keys_.get());
     auto written = write_durably(state_dir_, path_, content);

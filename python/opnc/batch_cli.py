@@ -16,7 +16,6 @@ missing secret file, say). An invalid batch file exits with 2 before any pair st
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -112,8 +111,7 @@ def run_batch(args: argparse.Namespace) -> int:
         out["exit_code"] = code
         for pair_dict, pair in zip(out["pairs"], batch):
             pair_dict["exit_code"] = pair_exit_code(pair)
-        json.dump(out, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        cli.print_json(out)
     else:
         print(batch)
     return code

@@ -187,15 +187,17 @@ def exit_code_for(error: BaseException) -> int:
     return EXIT_UNEXPECTED
 
 
-def _print_json(data: dict[str, Any]) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+def print_json(data: dict[str, Any]) -> None:
+    """One JSON document on stdout, in one write: json.dump would write token by token, a system
+    call each when stdout is unbuffered (PYTHONUNBUFFERED, or a pipe under some runners)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
 
 
 def _print_result(args: argparse.Namespace, result: Any) -> None:
     """A result object as one JSON object (--json) or as its readable text."""
     if args.json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
     else:
         print(result)
 
@@ -213,7 +215,7 @@ def _report_error(args: argparse.Namespace, error: BaseException, partial: dict[
     if getattr(args, "json", False):
         out = dict(partial or {"changed": False, "steps": []})
         out["error"] = info
-        _print_json(out)
+        print_json(out)
     else:
         where = f" (step {info['step']})" if info.get("step") else ""
         print(f"opnc: error{where}: {info['message']}", file=sys.stderr)

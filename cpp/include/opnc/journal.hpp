@@ -137,6 +137,11 @@ private:
     std::filesystem::path path_;
     JournalRecord record_;
     bool on_disk_ = false;
+    // Leftover temporary files of this journal are removed once, at the first save: the caller
+    // holds the integration's lock, so any found then are a crashed writer's, and this object's own
+    // saves never leave one behind. Scanning the folder at every save cost a directory listing per
+    // save, which grows with the number of integrations sharing the state folder.
+    bool leftovers_removed_ = false;
     std::vector<std::string> warnings_;
     // Top-level keys this version does not know (written by a newer opnc with the same format):
     // kept and written back so that a save never drops them.

@@ -27,7 +27,20 @@ FULL_PERMISSIONS = 31
 
 
 def random_string(length: int, alphabet: str = ALPHANUMERIC) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    """``length`` characters drawn uniformly from ``alphabet`` (at most 256 of them) with the OS's
+    random source, like Nextcloud's ISecureRandom::generate. One read of random bytes per call:
+    secrets.choice per character cost a tenth of the emulators' CPU time in a batch run. Bytes at
+    or above the largest multiple of len(alphabet) are skipped, so no character is favoured."""
+    size = len(alphabet)
+    limit = 256 - 256 % size
+    chars: list[str] = []
+    while len(chars) < length:
+        for byte in secrets.token_bytes(length - len(chars) + 16):
+            if byte < limit:
+                chars.append(alphabet[byte % size])
+                if len(chars) == length:
+                    break
+    return "".join(chars)
 
 
 def digest(secret: str) -> str:
