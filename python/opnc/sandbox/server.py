@@ -32,6 +32,7 @@ import base64
 import binascii
 import ipaddress
 import logging
+import queue
 import selectors
 import socket
 import ssl
@@ -141,6 +142,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "opnc-sandbox"
     timeout = IDLE_TIMEOUT_S
+    # An answer leaves in one write: status line, headers and body are buffered and sent when
+    # handle_one_request flushes. Written in two (the default: unbuffered headers, then the body),
+    # the body of a kept-alive connection could wait for the client's delayed ACK of the headers
+    # (Nagle), tens of milliseconds that no real server adds. TCP_NODELAY as in nginx and Apache.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
     server: "_HTTPServer"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the request log replaces it
@@ -148,6 +155,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
+    def handle_expect_100(self) -> bool:
+        answered = super().handle_expect_100()
+        self.wfile.flush()  # the client sends the body only after this interim answer (wbufsize above)
+        return answered
 
     def __getattr__(self, name: str) -> Callable[[], None]:
         # BaseHTTPRequestHandler looks up do_<METHOD>; every method (PROPFIND, MKCOL, ...) goes to
@@ -268,6 +280,46 @@ class _BadRequest(Exception):
         self.status = status
 
 
+class _ConnectionThreads:
+    """The threads that serve connections, for every emulator of the process; idle ones are reused.
+
+    Why not a new thread per connection (``ThreadingMixIn``): ``Thread.start()`` waits until the new
+    thread runs, and the accept loop accepts nothing meanwhile. A client that opens its parallel
+    reads at once (opnc's preflight opens six connections to Nextcloud) found the later ones
+    waiting in the listen queue, under load tens of milliseconds that no real server adds. Here a
+    connection goes to an idle thread when there is one, without waiting for it; a thread is
+    started only when none is idle.
+    """
+
+    MAX_IDLE = 256  # more idle threads than this end instead of waiting for work
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+
+    def run(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # that thread will take this job from the queue
+                self._work.put(job)
+                return
+        threading.Thread(target=self._serve, args=(job,), name="sandbox connection", daemon=True).start()
+
+    def _serve(self, job: Callable[[], None]) -> None:
+        while True:
+            job()
+            del job  # the finished connection's objects go now, not when the next one comes
+            with self._lock:
+                if self._idle >= self.MAX_IDLE:
+                    return
+                self._idle += 1
+            job = self._work.get()
+
+
+_connection_threads = _ConnectionThreads()
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -279,6 +331,9 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(*args, **kwargs)
         self._connections_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        _connection_threads.run(lambda: self.process_request_thread(request, client_address))
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # Runs in the connection's own thread, so a slow TLS handshake blocks nobody else.
@@ -572,8 +627,20 @@ class EmulatorServer:
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while not self._stopping.is_set():
                 for key, _ in selector.select():
-                    if key.fileobj is self._httpd and not self._stopping.is_set():
-                        self._httpd.handle_request()  # accepts one connection; its thread serves it
+                    if key.fileobj is self._httpd:
+                        self._accept_pending()
+
+    def _accept_pending(self) -> None:
+        """Accepts every connection waiting in the listen queue; each is served by a thread of its own."""
+        while not self._stopping.is_set():
+            try:
+                connection, address = self._httpd.socket.accept()
+            except OSError:  # BlockingIOError: none left; others: the client left before accept
+                return
+            try:
+                self._httpd.process_request(connection, address)
+            except Exception:  # no thread could be started for it: refuse this one, keep accepting
+                self._httpd.shutdown_request(connection)
 
     def stop(self) -> None:
         """Stop accepting, end waits for latency or delays, and close every open connection."""
