@@ -5,7 +5,10 @@
 //
 // Connection reuse: a request checks out a Session (a multi handle with its easy handle) from a
 // pool and returns it afterwards. The multi handle owns the connection cache, so the next request
-// from the pool finds the kept-alive connection. A session is used by one thread at a time, which
+// from the pool finds the kept-alive connection. The pool hands out a session that last spoke to
+// the request's origin when it has one: after a round of parallel reads to both servers (the
+// preflight), the next round's requests each find their server's connection instead of a
+// session whose cache holds only the other server's. A session is used by one thread at a time, which
 // keeps libcurl's rule "a handle is never used from two threads at once" without any locking
 // inside libcurl (a CURLSH connection cache shared between threads is not supported by libcurl).
 #include "opnc/curl_transport.hpp"
@@ -16,6 +19,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <iterator>
 #include <atomic>
 #include <cctype>
 #include <cstdio>
@@ -47,6 +51,8 @@ constexpr int kAbortPollMs = 100;
 struct Session {
     CURLM* multi = nullptr;
     CURL* easy = nullptr;
+    // "scheme://host:port" of the last request: a kept-alive connection to it is likely cached.
+    std::string origin;
 
     Session() {
         multi = curl_multi_init();
@@ -155,7 +161,8 @@ bool same_header_name(std::string_view a, std::string_view b) {
 // BasicAuth, and an error message built from such a URL could leak the password.
 struct Target {
     std::string host;
-    std::string authority;
+    std::string authority;  // host:port
+    std::string origin;     // scheme://host:port
 };
 
 std::expected<Target, TransportError> parse_target(const std::string& url) {
@@ -188,6 +195,10 @@ std::expected<Target, TransportError> parse_target(const std::string& url) {
         }
     } else {
         ok = false;
+    }
+    if (ok && curl_url_get(handle, CURLUPART_SCHEME, &part, 0) == CURLUE_OK) {
+        target.origin = std::string(part) + "://" + target.authority;
+        curl_free(part);
     }
     curl_url_cleanup(handle);
     if (!ok) {
@@ -244,12 +255,17 @@ struct CurlTransport::Impl {
     std::mutex pool_mutex;
     std::vector<std::unique_ptr<Session>> idle;
 
-    std::unique_ptr<Session> checkout() {
+    // The most recently used idle session that last spoke to `origin`, else a new one. Not another
+    // origin's session: its connections would be of no use, and it would no longer be found for
+    // its own origin, whose next request would then open a connection too.
+    std::unique_ptr<Session> checkout(const std::string& origin) {
         {
             std::lock_guard lock(pool_mutex);
-            if (!idle.empty()) {
-                auto session = std::move(idle.back());  // the most recently used: its connections are warm
-                idle.pop_back();
+            auto found = std::find_if(idle.rbegin(), idle.rend(), [&](const auto& s) { return s->origin == origin; });
+            if (found != idle.rend()) {
+                auto it = std::prev(found.base());
+                auto session = std::move(*it);
+                idle.erase(it);
                 return session;
             }
         }
@@ -257,9 +273,13 @@ struct CurlTransport::Impl {
     }
 
     void checkin(std::unique_ptr<Session> session) {
+        std::unique_ptr<Session> evicted;  // destroyed after the lock is released, closing its connections
         std::lock_guard lock(pool_mutex);
-        if (idle.size() < kMaxIdleSessions) idle.push_back(std::move(session));
-        // else: destroyed here, closing its connections
+        if (idle.size() >= kMaxIdleSessions) {
+            evicted = std::move(idle.front());  // the least recently used
+            idle.erase(idle.begin());
+        }
+        idle.push_back(std::move(session));
     }
 };
 
@@ -322,7 +342,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::send(const HttpReques
     if (sends_body && !has_content_type) headers.append("Content-Type:");
     headers.append("Expect:");
 
-    auto session = impl_->checkout();
+    auto session = impl_->checkout(target->origin);
     if (!session->valid()) {
         refused.message = "Cannot create a libcurl handle for a request to " + target->authority + ".";
         return std::unexpected(refused);
@@ -411,6 +431,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::send(const HttpReques
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
     // Removing an unfinished transfer closes its connection; a finished one goes back to the cache.
     curl_multi_remove_handle(session->multi, easy);
+    session->origin = target->origin;
     impl_->checkin(std::move(session));
 
     const double elapsed_ms =

@@ -168,6 +168,38 @@ TEST_CASE("CurlTransport is safe to use from several threads at once", "[transpo
     CHECK(server.accepted_connections() == transport.connections_opened());
 }
 
+TEST_CASE("CurlTransport gives a request a session whose connection goes to the same server",
+          "[transport][keepalive][threads]") {
+    auto slow = [](const ReceivedRequest& req) {
+        CannedResponse r = json_ok(req.target);
+        r.delay = 30ms;  // the requests of one round overlap, so each needs a connection of its own
+        return r;
+    };
+    LoopbackServer a(slow), b(slow);
+    CurlTransport transport;
+    auto round = [&](const LoopbackServer& server, int count) {
+        std::vector<std::thread> threads;
+        std::atomic<int> ok{0};
+        for (int i = 0; i < count; ++i)
+            threads.emplace_back([&, i] {
+                auto result = transport.send(get(server.base_url() + "/r" + std::to_string(i)));
+                if (result && result->status == 200) ++ok;
+            });
+        for (auto& t : threads) t.join();
+        return ok.load();
+    };
+    // Three parallel reads to A, then six to B: the most recently used sessions hold B's connections.
+    REQUIRE(round(a, 3) == 3);
+    REQUIRE(round(b, 6) == 6);
+    CHECK(transport.connections_opened() == 9);
+    // The next round to A finds A's sessions under them (taking the most recent would open new ones).
+    REQUIRE(round(a, 3) == 3);
+    REQUIRE(round(b, 5) == 5);
+    CHECK(transport.connections_opened() == 9);
+    CHECK(a.accepted_connections() == 3);
+    CHECK(b.accepted_connections() == 6);
+}
+
 TEST_CASE("CurlTransport times out on a server that never answers", "[transport][timeout]") {
     LoopbackServer server([](const ReceivedRequest&) {
         CannedResponse r;
