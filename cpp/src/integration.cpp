@@ -501,9 +501,8 @@ struct Integration::Impl {
                 step::store_nextcloud_client));
         auto stored = op_client.set_oauth_client_credentials(*r.storage_id, r.nextcloud_client_id, r.nextcloud_client_secret);
         if (!stored) return std::unexpected(with_step(stored.error(), step::store_nextcloud_client));
-        if (auto ok = record(journal, [](JournalRecord& rec) { rec.last_step = step::store_nextcloud_client; },
-                             step::store_nextcloud_client); !ok)
-            return std::unexpected(ok.error());
+        // No secret came back: saved with the run's last write (run_steps), not on its own.
+        journal.amend([](JournalRecord& rec) { rec.last_step = step::store_nextcloud_client; });
         return "Nextcloud client " + stored->client_id;
     }
 
@@ -515,11 +514,13 @@ struct Integration::Impl {
                 step::set_app_password));
         auto updated = op_client.update_storage_application_password(*r.storage_id, r.app_password);
         if (!updated) return std::unexpected(with_step(updated.error(), step::set_app_password));
-        if (auto ok = record(journal, [](JournalRecord& rec) {
-                rec.app_password_in_openproject = true;
-                rec.last_step = step::set_app_password;
-            }, step::set_app_password); !ok)
-            return std::unexpected(ok.error());
+        // No secret came back: saved with the run's last write (run_steps), not on its own. Lost
+        // in a crash, the next run sends the same app password again (OpenProject cannot say
+        // which one it holds).
+        journal.amend([](JournalRecord& rec) {
+            rec.app_password_in_openproject = true;
+            rec.last_step = step::set_app_password;
+        });
         return "automatically managed project folders on";
     }
 
@@ -867,6 +868,8 @@ static void run_steps(Integration::Impl& m, Journal& journal, const Integration:
     if (ok)
         ok = run_step(step::configure_nextcloud, d.configure_nextcloud.has_value(),
                       [&] { return m.configure_nextcloud(journal, p, d); });
+    // Whether store_nextcloud_client or set_app_password ran: what they did is only in memory yet.
+    const bool tail_ran = ok && (d.store_nextcloud_client || d.set_app_password);
     if (ok) {
         if (d.store_nextcloud_client && d.set_app_password) {
             // The last two steps are independent: run them at the same time.
@@ -889,7 +892,22 @@ static void run_steps(Integration::Impl& m, Journal& journal, const Integration:
         }
     }
     finish();
-    if (!ok) return;
+    // What the last two steps amended goes to disk with the run's last write: here when a step
+    // failed, else together with verify's outcome below. Losing it costs the next run a check,
+    // not a secret, so a failed save is a note, not a failure of the integration.
+    auto save_tail = [&](const std::function<void(JournalRecord&)>& change) {
+        auto saved = journal.update(change);
+        if (!saved) {
+            const std::string note = "the journal could not be saved (" + saved.error().message +
+                                     "); the next run checks the last steps again";
+            result.notes.push_back(note);
+            m.emit(Event::Type::note, "", note);
+        }
+    };
+    if (!ok) {
+        if (tail_ran) save_tail([](JournalRecord&) {});
+        return;
+    }
 
     m.emit(Event::Type::step_started, step::verify);
     const auto t = Clock::now();
@@ -899,7 +917,8 @@ static void run_steps(Integration::Impl& m, Journal& journal, const Integration:
                                            : fmt::format("{} of {} checks failed", failed, v.checks.size());
     result.steps.push_back({step::verify, failed == 0 ? StepOutcome::Status::done : StepOutcome::Status::failed, ms_since(t), detail});
     m.emit(failed == 0 ? Event::Type::step_finished : Event::Type::step_failed, step::verify, detail);
-    if (failed == 0) (void)journal.update([](JournalRecord& r) { r.last_step = step::verify; });
+    if (failed == 0) save_tail([](JournalRecord& r) { r.last_step = step::verify; });
+    else if (tail_ran) save_tail([](JournalRecord&) {});
     result.verify = std::move(v);
 }
 

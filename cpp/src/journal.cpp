@@ -535,6 +535,11 @@ Result<void> Journal::update(const std::function<void(JournalRecord&)>& change) 
     return save_locked();
 }
 
+void Journal::amend(const std::function<void(JournalRecord&)>& change) {
+    std::lock_guard guard(*mutex_);
+    change(record_);
+}
+
 Result<void> Journal::save() {
     std::lock_guard guard(*mutex_);
     return save_locked();

@@ -114,6 +114,11 @@ public:
     // in memory (it may hold a one-time secret) and the error is returned. `change` must not call
     // back into this Journal (its mutex is not recursive).
     Result<void> update(const std::function<void(JournalRecord&)>& change);
+    // Applies `change` in memory only, under the same mutex; the next save() or update() writes
+    // it. For what a later run can read back from the servers (that a step which returned no
+    // secret is done): lost in a crash, it costs that run a check or an idempotent write again,
+    // never a secret, and the exchange saves one durable write per such step.
+    void amend(const std::function<void(JournalRecord&)>& change);
     // Writes the current state atomically and durably (see above); sets updated_at.
     // Errors: kind journal (I/O, with the file and the reason), or internal for a last_step that is
     // not a step name. Leftover temporary files of this journal from a crashed run are removed.
