@@ -374,6 +374,30 @@ TEST_CASE("journal: absent values are stored as null and read back as absent", "
     CHECK(loaded->record().last_step == "preflight");
 }
 
+TEST_CASE("journal: amend changes the record in memory; the next save writes it", "[journal]") {
+    TempFolder temp;
+    const auto file = temp.path() / example_key().file_name();
+    auto journal = Journal::load(temp.path(), example_key());
+    REQUIRE(journal.has_value());
+    REQUIRE(journal->update([](JournalRecord& r) { r.last_step = "configure_nextcloud"; }).has_value());
+    const std::string before = read_bytes(file);
+
+    journal->amend([](JournalRecord& r) {
+        r.last_step = "set_app_password";
+        r.app_password_in_openproject = true;
+    });
+    CHECK(journal->record().last_step == "set_app_password");
+    CHECK(journal->record().app_password_in_openproject);
+    CHECK(read_bytes(file) == before);  // nothing written
+    CHECK(Journal::load(temp.path(), example_key())->record().last_step == "configure_nextcloud");
+
+    REQUIRE(journal->update([](JournalRecord& r) { r.last_step = "verify"; }).has_value());
+    auto loaded = Journal::load(temp.path(), example_key());
+    REQUIRE(loaded.has_value());
+    CHECK(loaded->record().last_step == "verify");
+    CHECK(loaded->record().app_password_in_openproject);  // the amended value went with the next save
+}
+
 TEST_CASE("journal: an unknown step name is refused and nothing is written", "[journal]") {
     TempFolder temp;
     auto journal = Journal::load(temp.path(), example_key());

@@ -109,8 +109,8 @@ public:
     // A copy of the current state (safe while other threads update()).
     JournalRecord record() const;
 
-    // Applies `change` and saves, as one step under the journal's mutex, so that the two steps the
-    // exchange runs concurrently can both record their results. If the save fails the change stays
+    // Applies `change` and saves, as one step under the journal's mutex, so that steps running
+    // concurrently can each record their results. If the save fails the change stays
     // in memory (it may hold a one-time secret) and the error is returned. `change` must not call
     // back into this Journal (its mutex is not recursive).
     Result<void> update(const std::function<void(JournalRecord&)>& change);
