@@ -212,16 +212,19 @@ std::expected<Target, TransportError> parse_target(const std::string& url) {
 // authorization code or state (user-info never gets this far: parse_target refuses it).
 std::string_view loggable_url(std::string_view url) { return url.substr(0, url.find_first_of("?#")); }
 
-// One DEBUG line per request: method, URL, outcome, time. Never header values or bodies (they hold
-// the credentials and the one-time secrets). Called with no lock held (log.hpp).
-void log_request(const HttpRequest& request, std::string_view outcome, double elapsed_ms) {
+// One DEBUG line per request: method, URL, outcome, time, and whether it opened a connection (an
+// operator reading a slow run sees what was reused). Never header values or bodies (they hold the
+// credentials and the one-time secrets). Called with no lock held (log.hpp).
+void log_request(const HttpRequest& request, std::string_view outcome, double elapsed_ms, long new_connections) {
     if (!log_enabled(LogLevel::debug)) return;
     char ms[32];
     std::snprintf(ms, sizeof ms, "%.1f ms", elapsed_ms);
     std::string line;
-    line.reserve(request.url.size() + outcome.size() + 32);
+    line.reserve(request.url.size() + outcome.size() + 48);
     line.append(request.method).append(" ").append(loggable_url(request.url)).append(" -> ");
-    line.append(outcome).append(" (").append(ms).append(")");
+    line.append(outcome).append(" (").append(ms);
+    if (new_connections > 0) line.append(", new connection");
+    line.append(")");
     log(LogLevel::debug, "http", line);
 }
 
@@ -440,7 +443,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::send(const HttpReques
     if (!aborted && !multi_failed && code == CURLE_OK) {
         ex.response.status = static_cast<int>(status);
         ex.response.elapsed_ms = elapsed_ms;
-        log_request(request, std::to_string(status), elapsed_ms);
+        log_request(request, std::to_string(status), elapsed_ms, new_connections);
         return std::move(ex.response);
     }
 
@@ -483,7 +486,7 @@ std::expected<HttpResponse, TransportError> CurlTransport::send(const HttpReques
         error.kind = TransportError::Kind::other;
         error.message = "The request to " + where + " failed: " + detail + ".";
     }
-    log_request(request, "failed: " + error.message, elapsed_ms);
+    log_request(request, "failed: " + error.message, elapsed_ms, new_connections);
     return std::unexpected(error);
 }
 

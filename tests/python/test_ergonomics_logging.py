@@ -16,9 +16,10 @@ import opnc
 from opnc import _core
 from opnc.logging_bridge import enable_debug, log_event, logged_events, set_core_level
 
-# "GET http://127.0.0.1:1234/api/v3/storages -> 200 (3.1 ms)" (see cpp/src/curl_transport.cpp)
+# "GET http://127.0.0.1:1234/api/v3/storages -> 200 (3.1 ms)", with ", new connection" after the
+# time when the request opened one (see cpp/src/curl_transport.cpp)
 HTTP_LINE = re.compile(r"^(?P<method>[A-Z]+) (?P<base>https?://[^/ ]+)(?P<path>/[^ ?#]*) -> "
-                       r"(?P<outcome>\d{3}|failed: .+) \((?P<ms>\d+\.\d) ms\)$")
+                       r"(?P<outcome>\d{3}|failed: .+) \((?P<ms>\d+\.\d) ms(?P<new>, new connection)?\)$")
 EXCHANGE_STEPS = ["preflight", "create_storage", "configure_nextcloud", "store_nextcloud_client",
                   "set_app_password", "verify"]
 
@@ -83,6 +84,13 @@ def test_debug_log_of_a_full_apply_has_every_step_and_request_and_no_secret(sand
     assert set(logged) == set(served)
     assert ("op", "POST", "/api/v3/storages", "201") in logged
     assert ("nc", "POST", "/index.php/apps/integration_openproject/setup", "200") in logged
+
+    # A write always goes on a new connection (libcurl must never resend it on a dead kept-alive
+    # one); verify's reads find the connections that preflight's reads left open.
+    lines = [parsed(record) for record in records]
+    assert all(m["new"] for m in lines if m["method"] in ("POST", "PATCH", "PUT"))
+    reused = [(m["method"], m["path"]) for m in lines if not m["new"]]
+    assert len(reused) >= 5, reused
 
     text = "\n".join(r.getMessage() for r in caplog.records)
     secrets = sandbox.secrets()
@@ -222,7 +230,7 @@ def test_enable_debug_adds_one_handler_and_shows_requests(sandbox):
         logger.setLevel(level)
     assert first.getvalue() == ""
     [line] = second.getvalue().splitlines()
-    assert re.search(rf" DEBUG   opnc\.http: GET {re.escape(sandbox.nextcloud.url)}/status\.php -> 200 \(\d+\.\d ms\)$",
+    assert re.search(rf" DEBUG   opnc\.http: GET {re.escape(sandbox.nextcloud.url)}/status\.php -> 200 \(\d+\.\d ms, new connection\)$",
                      line), line
 
 
@@ -290,7 +298,7 @@ def test_a_record_logged_under_a_lock_that_a_gil_holder_waits_for_does_not_deadl
     assert run.returncode == 0, run.stdout + run.stderr
     # Both threads finish; which prints first is up to the scheduler.
     assert sorted(run.stdout.splitlines()) == ["current Bearer", "refresh raised OAuthError"]
-    assert re.search(r"^opnc\.http POST http://127\.0\.0\.1:\d+/token -> 400 \(\d+\.\d ms\)$", run.stderr, re.M), run.stderr
+    assert re.search(r"^opnc\.http POST http://127\.0\.0\.1:\d+/token -> 400 \(\d+\.\d ms, new connection\)$", run.stderr, re.M), run.stderr
 
 
 # The parent logs from a thread without the GIL (which starts the forwarder thread), then forks; the
