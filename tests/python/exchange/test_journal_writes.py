@@ -3,7 +3,8 @@
 A fresh setup writes the journal four times: the pending mark before the storage is created, the
 OpenProject client's one-time secret, Nextcloud's one-time secrets, and the outcome. The last two
 steps (store_nextcloud_client, set_app_password) return no secret; what they did goes to disk with
-the run's last write, also when verify or one of them fails. Each write is a rename of a fully
+the run's last write, also when verify or one of them fails; if that last write fails, the result
+says so in a note and the next run sends the app password again. Each write is a rename of a fully
 written temporary file (a new name each time) over the journal, counted here with inotify: the
 IN_MOVED_FROM events of those temporary files. (The journal's own IN_MOVED_TO events would not do:
 inotify merges an event with the unread one before it when both name the same file.)
@@ -12,9 +13,12 @@ inotify merges an event with the unread one before it when both name the same fi
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import struct
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -66,12 +70,10 @@ def journal_writes(opnc_cli):
     watch.close()
 
 
-def journal(opnc_cli: Any) -> dict[str, Any]:
-    import json
-
-    files = [f for f in os.listdir(opnc_cli.state_dir) if f.endswith(".json") and not f.startswith(".")]
+def journal_in(state_dir: Any) -> dict[str, Any]:
+    files = [f for f in os.listdir(state_dir) if f.endswith(".json") and not f.startswith(".")]
     assert len(files) == 1, files
-    with open(os.path.join(opnc_cli.state_dir, files[0]), encoding="utf-8") as f:
+    with open(os.path.join(state_dir, files[0]), encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -85,7 +87,7 @@ def test_a_fresh_setup_writes_the_journal_four_times_and_a_rerun_never(sandbox, 
     assert ("set_app_password" in done) is project_folders and "store_nextcloud_client" in done, done
     writes = journal_writes()
     assert len(writes) == 4 and len(set(writes)) == 1, writes
-    saved = journal(opnc_cli)
+    saved = journal_in(opnc_cli.state_dir)
     assert saved["last_step"] == "verify" and saved["pending_step"] == ""
     assert saved["app_password_in_openproject"] is project_folders
 
@@ -101,7 +103,7 @@ def test_when_verify_fails_the_last_steps_are_still_saved(sandbox, opnc_cli, jou
     verify = [s for s in run.json["steps"] if s["name"] == "verify"]
     assert verify and verify[0]["status"] == "failed", run.json["steps"]
     assert len(journal_writes()) == 4
-    saved = journal(opnc_cli)
+    saved = journal_in(opnc_cli.state_dir)
     assert saved["app_password_in_openproject"] is True
     assert saved["last_step"] in ("store_nextcloud_client", "set_app_password")
 
@@ -114,7 +116,7 @@ def test_when_verify_fails_the_last_steps_are_still_saved(sandbox, opnc_cli, jou
     assert [s["name"] for s in again.json["steps"] if s["status"] == "done"] == ["preflight", "verify"]
     writes = [r for r in mutating_requests(sandbox.openproject) if r["path"] != "/oauth/token"]
     assert writes == [] and mutating_requests(sandbox.nextcloud) == []
-    assert journal(opnc_cli)["last_step"] == "verify"
+    assert journal_in(opnc_cli.state_dir)["last_step"] == "verify"
 
 
 def test_when_one_of_the_last_steps_fails_the_other_is_saved(sandbox, opnc_cli, journal_writes):
@@ -122,13 +124,55 @@ def test_when_one_of_the_last_steps_fails_the_other_is_saved(sandbox, opnc_cli, 
                                  "action": "status", "status": 500, "times": 1}])
     run = opnc_cli("apply", "--project-folders")
     assert run.code == 4 and run.json["error"]["step"] == "set_app_password", run.out
-    saved = journal(opnc_cli)
+    saved = journal_in(opnc_cli.state_dir)
     assert saved["last_step"] == "store_nextcloud_client" and saved["app_password_in_openproject"] is False
 
     sandbox.openproject.clear_requests()
     sandbox.nextcloud.clear_requests()
     again = opnc_cli("apply", "--project-folders")
     assert again.code == 0, again.out + again.err
+    writes = [(r["method"], r["path"]) for r in mutating_requests(sandbox.openproject) if r["path"] != "/oauth/token"]
+    assert writes == [("PATCH", f"/api/v3/storages/{saved['storage_id']}")], writes
+    assert mutating_requests(sandbox.nextcloud) == []
+
+
+def test_a_failed_last_save_is_a_note_and_the_next_run_redoes_only_the_app_password(sandbox, tmp_path):
+    import opnc
+
+    state_dir = tmp_path / "state"
+    integration = opnc.Integration(opnc.OpenProject(sandbox.openproject.url, sandbox.openproject.token),
+                                   opnc.Nextcloud(sandbox.nextcloud.url, sandbox.nextcloud.user,
+                                                  sandbox.nextcloud.password),
+                                   project_folders=True, state_dir=state_dir)
+    # Verify's probe of OpenProject's client is held for a moment; meanwhile the state folder is
+    # replaced by a file, so that the run's last save (after verify) cannot write.
+    sandbox.openproject.faults([{"method": "POST", "path": "/oauth/token", "when": "before", "action": "delay",
+                                 "delay_ms": 600, "times": 1}])
+    outcome: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: outcome.update(result=integration.apply()))
+    runner.start()
+    deadline = time.monotonic() + 20
+    while sandbox.openproject.active_faults() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not sandbox.openproject.active_faults(), "verify's probe never came"
+    moved = tmp_path / "state-moved"
+    os.rename(state_dir, moved)
+    state_dir.write_text("not a folder")
+    runner.join(30)
+    state_dir.unlink()
+    os.rename(moved, state_dir)
+
+    result = outcome["result"]
+    assert result.verify is not None and result.verify.ok and result.error is None
+    assert any("the journal could not be saved" in note for note in result.notes), result.notes
+    saved = journal_in(state_dir)
+    assert saved["last_step"] == "configure_nextcloud" and saved["app_password_in_openproject"] is False
+
+    # Nothing secret was lost: the next run sends the same app password again and nothing else.
+    sandbox.openproject.clear_requests()
+    sandbox.nextcloud.clear_requests()
+    again = integration.apply()
+    assert again.error is None and again.verify is not None and again.verify.ok
     writes = [(r["method"], r["path"]) for r in mutating_requests(sandbox.openproject) if r["path"] != "/oauth/token"]
     assert writes == [("PATCH", f"/api/v3/storages/{saved['storage_id']}")], writes
     assert mutating_requests(sandbox.nextcloud) == []
