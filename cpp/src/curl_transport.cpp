@@ -7,8 +7,8 @@
 // pool and returns it afterwards. The multi handle owns the connection cache, so the next request
 // from the pool finds the kept-alive connection. The pool hands out a session that last spoke to
 // the request's origin when it has one: after a round of parallel reads to both servers (the
-// preflight), the next round's requests each find their server's connection instead of a
-// session whose cache holds only the other server's. A session is used by one thread at a time, which
+// preflight), the next round's requests each find their server's connection instead of a session
+// whose cache holds only the other server's. A session is used by one thread at a time, which
 // keeps libcurl's rule "a handle is never used from two threads at once" without any locking
 // inside libcurl (a CURLSH connection cache shared between threads is not supported by libcurl).
 #include "opnc/curl_transport.hpp"
@@ -19,11 +19,11 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
-#include <iterator>
 #include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <mutex>

@@ -895,8 +895,8 @@ static void run_steps(Integration::Impl& m, Journal& journal, const Integration:
     // What the last two steps amended goes to disk with the run's last write: here when a step
     // failed, else together with verify's outcome below. Losing it costs the next run a check,
     // not a secret, so a failed save is a note, not a failure of the integration.
-    auto save_tail = [&](const std::function<void(JournalRecord&)>& change) {
-        auto saved = journal.update(change);
+    auto save_tail = [&] {
+        auto saved = journal.save();
         if (!saved) {
             const std::string note = "the journal could not be saved (" + saved.error().message +
                                      "); the next run checks the last steps again";
@@ -905,7 +905,7 @@ static void run_steps(Integration::Impl& m, Journal& journal, const Integration:
         }
     };
     if (!ok) {
-        if (tail_ran) save_tail([](JournalRecord&) {});
+        if (tail_ran) save_tail();
         return;
     }
 
@@ -917,8 +917,8 @@ static void run_steps(Integration::Impl& m, Journal& journal, const Integration:
                                            : fmt::format("{} of {} checks failed", failed, v.checks.size());
     result.steps.push_back({step::verify, failed == 0 ? StepOutcome::Status::done : StepOutcome::Status::failed, ms_since(t), detail});
     m.emit(failed == 0 ? Event::Type::step_finished : Event::Type::step_failed, step::verify, detail);
-    if (failed == 0) save_tail([](JournalRecord& r) { r.last_step = step::verify; });
-    else if (tail_ran) save_tail([](JournalRecord&) {});
+    if (failed == 0) journal.amend([](JournalRecord& r) { r.last_step = step::verify; });
+    if (failed == 0 || tail_ran) save_tail();
     result.verify = std::move(v);
 }
 

@@ -13,7 +13,8 @@ BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "run")
 def test_a_small_bench_run_reports_every_figure_of_issue_9():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     run = subprocess.run([sys.executable, BENCH, "--json", "--latency-ms", "5", "--repeats", "1", "--pairs", "3",
-                          "--parallel", "3", "--memory-pairs", "2", "--batch-repeats", "2"], capture_output=True, text=True, env=env, timeout=300)
+                          "--parallel", "3", "--memory-pairs", "2", "--batch-repeats", "2"],
+                         capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     for key in ("rounds", "rerun_rounds", "requests"):

@@ -13,7 +13,6 @@ inotify merges an event with the unread one before it when both name the same fi
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import re
 import struct
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import mutating_requests
+from .conftest import journal_of, mutating_requests
 
 IN_MOVED_FROM = 0x00000040
 EVENT_HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
@@ -61,49 +60,42 @@ class RenamesFrom:
 
 
 @pytest.fixture
-def journal_writes(opnc_cli):
+def journal_writes(state_dir):
     """Returns the journal files written since the last call (one entry per durable write)."""
-    os.mkdir(opnc_cli.state_dir, 0o700)
-    watch = RenamesFrom(opnc_cli.state_dir)
+    os.mkdir(state_dir, 0o700)
+    watch = RenamesFrom(state_dir)
     temporary = re.compile(r"^\.(?P<journal>[^/]+\.json)\.tmp-\w{6}$")
     yield lambda: [m["journal"] for m in map(temporary.match, watch.names()) if m]
     watch.close()
 
 
-def journal_in(state_dir: Any) -> dict[str, Any]:
-    files = [f for f in os.listdir(state_dir) if f.endswith(".json") and not f.startswith(".")]
-    assert len(files) == 1, files
-    with open(os.path.join(state_dir, files[0]), encoding="utf-8") as f:
-        return json.load(f)
-
-
 @pytest.mark.parametrize("project_folders", [False, True])
-def test_a_fresh_setup_writes_the_journal_four_times_and_a_rerun_never(sandbox, opnc_cli, journal_writes,
-                                                                         project_folders):
+def test_a_fresh_setup_writes_the_journal_four_times_and_a_rerun_never(sandbox, opnc_run, state_dir, journal_writes,
+                                                                        project_folders):
     flags = ["--project-folders"] if project_folders else []
-    run = opnc_cli("apply", *flags)
+    run = opnc_run("apply", *flags)
     assert run.code == 0, run.out + run.err
     done = [s["name"] for s in run.json["steps"] if s["status"] == "done"]
     assert ("set_app_password" in done) is project_folders and "store_nextcloud_client" in done, done
     writes = journal_writes()
     assert len(writes) == 4 and len(set(writes)) == 1, writes
-    saved = journal_in(opnc_cli.state_dir)
+    saved = journal_of(state_dir)
     assert saved["last_step"] == "verify" and saved["pending_step"] == ""
     assert saved["app_password_in_openproject"] is project_folders
 
-    assert opnc_cli("apply", *flags).code == 0
+    assert opnc_run("apply", *flags).code == 0
     assert journal_writes() == []
 
 
-def test_when_verify_fails_the_last_steps_are_still_saved(sandbox, opnc_cli, journal_writes):
+def test_when_verify_fails_the_last_steps_are_still_saved(sandbox, opnc_run, state_dir, journal_writes):
     # OpenProject's token endpoint hears only from verify's probe of the OpenProject client.
     sandbox.openproject.faults([{"method": "POST", "path": "/oauth/token", "when": "before", "action": "status",
                                  "status": 500, "times": 1}])
-    run = opnc_cli("apply", "--project-folders")
+    run = opnc_run("apply", "--project-folders")
     verify = [s for s in run.json["steps"] if s["name"] == "verify"]
     assert verify and verify[0]["status"] == "failed", run.json["steps"]
     assert len(journal_writes()) == 4
-    saved = journal_in(opnc_cli.state_dir)
+    saved = journal_of(state_dir)
     assert saved["app_password_in_openproject"] is True
     assert saved["last_step"] in ("store_nextcloud_client", "set_app_password")
 
@@ -111,35 +103,34 @@ def test_when_verify_fails_the_last_steps_are_still_saved(sandbox, opnc_cli, jou
     # either server: it knows both steps are done.
     sandbox.openproject.clear_requests()
     sandbox.nextcloud.clear_requests()
-    again = opnc_cli("apply", "--project-folders")
+    again = opnc_run("apply", "--project-folders")
     assert again.code == 0, again.out + again.err
     assert [s["name"] for s in again.json["steps"] if s["status"] == "done"] == ["preflight", "verify"]
     writes = [r for r in mutating_requests(sandbox.openproject) if r["path"] != "/oauth/token"]
     assert writes == [] and mutating_requests(sandbox.nextcloud) == []
-    assert journal_in(opnc_cli.state_dir)["last_step"] == "verify"
+    assert journal_of(state_dir)["last_step"] == "verify"
 
 
-def test_when_one_of_the_last_steps_fails_the_other_is_saved(sandbox, opnc_cli, journal_writes):
+def test_when_one_of_the_last_steps_fails_the_other_is_saved(sandbox, opnc_run, state_dir, journal_writes):
     sandbox.openproject.faults([{"method": "PATCH", "path": "/api/v3/storages/*", "when": "before",
                                  "action": "status", "status": 500, "times": 1}])
-    run = opnc_cli("apply", "--project-folders")
+    run = opnc_run("apply", "--project-folders")
     assert run.code == 4 and run.json["error"]["step"] == "set_app_password", run.out
-    saved = journal_in(opnc_cli.state_dir)
+    saved = journal_of(state_dir)
     assert saved["last_step"] == "store_nextcloud_client" and saved["app_password_in_openproject"] is False
 
     sandbox.openproject.clear_requests()
     sandbox.nextcloud.clear_requests()
-    again = opnc_cli("apply", "--project-folders")
+    again = opnc_run("apply", "--project-folders")
     assert again.code == 0, again.out + again.err
     writes = [(r["method"], r["path"]) for r in mutating_requests(sandbox.openproject) if r["path"] != "/oauth/token"]
     assert writes == [("PATCH", f"/api/v3/storages/{saved['storage_id']}")], writes
     assert mutating_requests(sandbox.nextcloud) == []
 
 
-def test_a_failed_last_save_is_a_note_and_the_next_run_redoes_only_the_app_password(sandbox, tmp_path):
+def test_a_failed_last_save_is_a_note_and_the_next_run_redoes_only_the_app_password(sandbox, state_dir, tmp_path):
     import opnc
 
-    state_dir = tmp_path / "state"
     integration = opnc.Integration(opnc.OpenProject(sandbox.openproject.url, sandbox.openproject.token),
                                    opnc.Nextcloud(sandbox.nextcloud.url, sandbox.nextcloud.user,
                                                   sandbox.nextcloud.password),
@@ -157,15 +148,16 @@ def test_a_failed_last_save_is_a_note_and_the_next_run_redoes_only_the_app_passw
     assert not sandbox.openproject.active_faults(), "verify's probe never came"
     moved = tmp_path / "state-moved"
     os.rename(state_dir, moved)
-    state_dir.write_text("not a folder")
+    with open(state_dir, "w", encoding="utf-8") as placeholder:
+        placeholder.write("not a folder")
     runner.join(30)
-    state_dir.unlink()
+    os.unlink(state_dir)
     os.rename(moved, state_dir)
 
     result = outcome["result"]
     assert result.verify is not None and result.verify.ok and result.error is None
     assert any("the journal could not be saved" in note for note in result.notes), result.notes
-    saved = journal_in(state_dir)
+    saved = journal_of(state_dir)
     assert saved["last_step"] == "configure_nextcloud" and saved["app_password_in_openproject"] is False
 
     # Nothing secret was lost: the next run sends the same app password again and nothing else.
