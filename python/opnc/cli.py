@@ -375,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a new Nextcloud OAuth client, stored in OpenProject (OpenProject users reconnect once)")
     p.add_argument("--app-password", action="store_true", help="a new app password for the project folders")
     p.add_argument("--openproject-client-id", metavar="ID",
-                   help="new OpenProject OAuth values made with \"Replace OAuth values\" in OpenProject's UI")
+                   help="new OpenProject OAuth values made with \"Replace OAuth values\" in OpenProject's UI "
+                        "(an id may start with '-': then write --openproject-client-id=ID)")
     p.add_argument("--openproject-client-secret-file", metavar="FILE",
                    help="file holding that client secret, '-' for standard input")
     p.add_argument("--replace-storage", action="store_true",

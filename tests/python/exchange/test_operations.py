@@ -298,7 +298,9 @@ def test_rotate_takes_in_openproject_values_replaced_in_its_ui(sandbox, opnc_cli
     secret_file.chmod(0o600)
     old_journal = _journal(opnc_cli.state_dir)
     nc_client_before = old_journal["nextcloud_client_id"]
-    run = opnc_cli("rotate", "--openproject-client-id", new["clientId"],
+    # Client ids are URL-safe base64 and may start with "-": the = form keeps argparse from taking
+    # such an id for an option.
+    run = opnc_cli("rotate", f"--openproject-client-id={new['clientId']}",
                    "--openproject-client-secret-file", str(secret_file))
     assert run.code == 0, run.out + run.err
     assert new["clientSecret"] not in run.out + run.err
